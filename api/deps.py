@@ -1,0 +1,58 @@
+"""Request dependencies: the database session and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Forbidden, Unauthenticated
+from core.names import Role
+from core.settings import Settings
+from services.auth import Principal, read_token
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials else request.query_params.get("access_token")
+    if not token:
+        raise Unauthenticated("Perlu login / authentication required")
+    settings: Settings = request.app.state.settings
+    assert settings.api.jwt_secret is not None
+    return read_token(token, settings.api.jwt_secret.get_secret_value())
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that lets only ``roles`` through (admin always passes)."""
+
+    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role is not Role.ADMIN and principal.role not in roles:
+            raise Forbidden("Peran Anda tidak diizinkan / your role may not do this")
+        return principal
+
+    return _check
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CentreStaff = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.CALLTAKER))]
+Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
+Admin = Annotated[Principal, Depends(require())]
+AgencyUser = Annotated[Principal, Depends(require(Role.AGENCY))]

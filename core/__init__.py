@@ -1,0 +1,1 @@
+"""Shared foundations: settings, the names used everywhere, time, phone numbers, errors."""

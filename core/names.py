@@ -1,0 +1,107 @@
+"""Every name the system shares across Asterisk, the gateway, the database and the API, defined once.
+
+Dialplan variables appear literally in ``asterisk_conf/extensions.conf``; a test checks that the
+dialplan and this module agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DialplanVar(StrEnum):
+    """Channel variables exchanged between the dialplan and the gateway."""
+
+    TICKET = "SIAGA_TICKET"  # ticket number, empty while the gateway could not open one
+    QUEUE = "SIAGA_QUEUE"  # queue to join
+    PRIORITY = "SIAGA_PRIORITY"  # queue priority (higher is answered first)
+    RECORDING = "SIAGA_RECORDING"  # recording file name, relative to the recordings folder
+    TRIAGE = "SIAGA_TRIAGE"  # triage decision code (normal, silent_check, warn)
+    CALLER = "SIAGA_CALLER"  # caller number as the gateway normalised it
+    CALLBACK_TICKET = "SIAGA_CALLBACK_TICKET"  # set on callback channels: the ticket they join
+
+
+class TicketState(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Classification(StrEnum):
+    """How the NTPD procedure classifies a call."""
+
+    EMERGENCY = "emergency"  # "normal": a real report
+    INFORMATION = "information"
+    PRANK = "prank"
+    GHOST = "ghost"  # silent or dropped
+
+
+class CallOutcome(StrEnum):
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"  # a call taker picked up
+    ABANDONED = "abandoned"  # caller hung up while queued
+    DROPPED = "dropped"  # caller hung up before reaching the queue (greeting, silent check)
+    FAILED = "failed"  # Asterisk could not complete it (no call taker, error)
+
+
+class CallDirection(StrEnum):
+    INBOUND = "inbound"
+    CALLBACK = "callback"
+
+
+class CallEventKind(StrEnum):
+    ARRIVED = "arrived"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    ENDED = "ended"
+    RECORDING = "recording"
+    TRIAGE = "triage"
+    RECONCILED = "reconciled"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    CALLTAKER = "calltaker"
+    AGENCY = "agency"
+
+
+class Victims(StrEnum):
+    NONE = "none"
+    COUNT = "count"
+    UNKNOWN = "unknown"
+
+
+class DispatchState(StrEnum):
+    PENDING = "pending"  # written, not yet acknowledged by the agency
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    CLOSED = "closed"  # the agency closed its part with a report
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # gave up: on the dead-letter list until a supervisor redelivers
+
+
+class StreamEvent(StrEnum):
+    """Events on the consoles' live stream."""
+
+    TICKET_OPENED = "ticket.opened"
+    TICKET_UPDATED = "ticket.updated"
+    CALL_ANSWERED = "call.answered"
+    CALL_ENDED = "call.ended"
+    DISPATCH_UPDATED = "dispatch.updated"
+    QUEUE_UPDATED = "queue.updated"

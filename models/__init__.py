@@ -1,0 +1,26 @@
+"""The tables. Import from here: ``from models import Ticket, Call``."""
+
+from models.agency import Agency, AgencySecret
+from models.audit import AuditEntry
+from models.base import Base
+from models.call import Call, CallEvent
+from models.dispatch import DeliveryAttempt, Dispatch, DispatchUpdate, OutboxMessage
+from models.people import User
+from models.ticket import Ticket
+from models.triage import CallerFlag
+
+__all__ = [
+    "Agency",
+    "AgencySecret",
+    "AuditEntry",
+    "Base",
+    "Call",
+    "CallEvent",
+    "CallerFlag",
+    "DeliveryAttempt",
+    "Dispatch",
+    "DispatchUpdate",
+    "OutboxMessage",
+    "Ticket",
+    "User",
+]

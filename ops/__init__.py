@@ -1,0 +1,1 @@
+"""How a centre is installed and run: PostgreSQL, the Asterisk root, the processes."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: a real PostgreSQL cluster for the whole run, migrated once; each test in its
+own transaction that is rolled back."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from models.migrate import upgrade
+from ops.postgres import LocalPostgres
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of its own for this test run (or ``SIAGA_TEST_DATABASE_URL``'s)."""
+    base = Path(tempfile.mkdtemp(prefix="siaga-test-pg-"))
+    base.chmod(0o755)
+    server = LocalPostgres(base / "data", port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: LocalPostgres) -> str:
+    url = os.environ.get("SIAGA_TEST_DATABASE_URL") or postgres.url
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database_url, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session whose commits are savepoints inside a transaction rolled back after the test."""
+    async with AsyncSession(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    ) as s:
+        yield s
