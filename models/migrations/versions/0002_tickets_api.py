@@ -1,4 +1,4 @@
-"""Schema for the tickets API and agency dispatch (issue 3).
+"""Schema for users, tickets and the audit log (issue 3).
 
 Revision ID: 0002
 Revises: 0001

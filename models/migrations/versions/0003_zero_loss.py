@@ -1,4 +1,4 @@
-"""Schema for fault survival and callbacks (issue 4).
+"""Schema for the gateway: calls, spool replay, reconciliation and callbacks (issues 2 and 4).
 
 Revision ID: 0003
 Revises: 0002
