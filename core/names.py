@@ -21,6 +21,27 @@ class DialplanVar(StrEnum):
     CALLBACK_TICKET = "SIAGA_CALLBACK_TICKET"  # set on callback channels: the ticket they join
 
 
+# AMI UserEvent the dialplan sends after its talk detection (silent-call step), with the fields
+# ``Result`` (a TalkResult), ``Ticket`` (SIAGA_TICKET, maybe empty) and ``QueuePriority`` (the
+# SIAGA_PRIORITY the call is queued with); the channel's Uniqueid/Linkedid come with every event.
+TRIAGE_USER_EVENT = "SiagaTriage"
+
+
+class TalkResult(StrEnum):
+    """What Asterisk's talk detection heard from the caller before queueing."""
+
+    SPOKE = "spoke"
+    DTMF = "dtmf"  # pressed a key
+    SILENT = "silent"  # nothing through greeting, prompt and a few seconds: queued at low priority
+
+
+class TriageCode(StrEnum):
+    """Values of SIAGA_TRIAGE the gateway answers (the dialplan plays the warning on ``warn``)."""
+
+    NORMAL = "normal"
+    WARN = "warn"
+
+
 class TicketState(StrEnum):
     NEW = "new"
     IN_PROGRESS = "in_progress"
@@ -60,6 +81,7 @@ class CallEventKind(StrEnum):
     RINGING = "ringing"
     ANSWERED = "answered"
     ABANDONED = "abandoned"
+    COMPLETED = "completed"  # the call taker's conversation ended (talk time known)
     ENDED = "ended"
     RECORDING = "recording"
     TRIAGE = "triage"

@@ -87,6 +87,16 @@ class WebhookSettings(BaseModel):
     workers: int = 2
 
 
+class UiSettings(BaseModel):
+    """The browser consoles. Map tiles come from ``tile_url``; without them markers still show."""
+
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    map_latitude: float = -3.3946  # where the map opens: the regency's seat
+    map_longitude: float = 104.8322
+    map_zoom: int = 12
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SIAGA_", env_nested_delimiter="__", extra="ignore"
@@ -102,6 +112,7 @@ class Settings(BaseSettings):
     fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -69,4 +69,8 @@ class CallEvent(Base):
     at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
-    __table_args__ = (Index("ix_call_events_uniqueid_at", "uniqueid", "at"),)
+    __table_args__ = (
+        Index("ix_call_events_uniqueid_at", "uniqueid", "at"),
+        # one row per fact: replaying a fact (spool, Asterisk retry) adds nothing
+        UniqueConstraint("uniqueid", "kind", "at"),
+    )

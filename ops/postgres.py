@@ -78,11 +78,10 @@ class LocalPostgres:
             )
 
     def running(self) -> bool:
-        result = subprocess.run(
-            [str(_bindir() / "pg_ctl"), "status", "-D", str(self.datadir)],
-            capture_output=True,
-            check=False,
-        )
+        cmd = [str(_bindir() / "pg_ctl"), "status", "-D", str(self.datadir)]
+        if os.geteuid() == 0:  # pg_ctl refuses to run as root
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, check=False)
         return result.returncode == 0
 
     def start(self) -> None:

@@ -3,3 +3,7 @@
 from fastapi import APIRouter
 
 ROUTERS: list[APIRouter] = []
+
+from api.routers import ui, wallboard  # noqa: E402
+
+ROUTERS += [wallboard.router, ui.router]

@@ -4,6 +4,8 @@ Revision ID: 0003
 Revises: 0002
 """
 
+from alembic import op
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -11,8 +13,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # A call's timeline holds each fact once, however often it is replayed.
+    op.create_unique_constraint(
+        "uq_call_events_uniqueid", "call_events", ["uniqueid", "kind", "at"]
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_constraint("uq_call_events_uniqueid", "call_events", type_="unique")

@@ -1,0 +1,98 @@
+"""Where call facts go: the database within a short bound, or the spool when it cannot take them.
+
+``FactStore.record`` never raises and never waits longer than its bound. After a failure the store
+sends facts straight to the spool for a moment (the database is down: no call should wait on it
+again), and the replayer (``run_replayer``) writes the spool back once the database answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.spool import Spool
+from services.calls import CallFact, FactResult, apply_fact
+
+log = logging.getLogger(__name__)
+
+# After a database failure, facts go straight to the spool for this long.
+COOL_DOWN_SECONDS = 1.0
+
+
+class FactStore:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], spool: Spool, bound_seconds: float
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.spool = spool
+        self.bound_seconds = bound_seconds
+        self._down_until = 0.0
+        self.database_ok = True
+
+    async def apply(self, fact: CallFact) -> FactResult:
+        """Apply ``fact`` in its own transaction (no bound, raises on failure)."""
+        async with self.sessionmaker() as session, session.begin():
+            return await apply_fact(session, fact)
+
+    async def record(self, fact: CallFact) -> FactResult | None:
+        """Apply ``fact`` within the bound; on timeout or error spool it and return None."""
+        if time.monotonic() < self._down_until:
+            self._spool(fact)
+            return None
+        try:
+            result = await asyncio.wait_for(self.apply(fact), self.bound_seconds)
+        except Exception as exc:  # noqa: BLE001 - any database trouble: the fact must not be lost
+            self._down_until = time.monotonic() + COOL_DOWN_SECONDS
+            if self.database_ok:
+                log.error("database unavailable (%s): spooling call facts", type(exc).__name__)
+            self.database_ok = False
+            self._spool(fact)
+            return None
+        self.database_ok = True
+        return result
+
+    def _spool(self, fact: CallFact) -> None:
+        try:
+            self.spool.append(fact)
+        except OSError:
+            log.exception("could not spool %s fact for uniqueid=%s", fact.kind, fact.uniqueid)
+
+    async def replay_once(self) -> int:
+        """Write the spool into the database; returns the number of facts written."""
+        if not self.spool.pending():
+            return 0
+        count = await self.spool.replay(self._apply_or_reject)
+        if count:
+            log.info("replayed %d spooled call facts", count)
+        self._down_until = 0.0
+        self.database_ok = True
+        return count
+
+    async def _apply_or_reject(self, fact: CallFact) -> None:
+        """A fact the database refuses for its content (not for being down) would block the spool
+        forever: it is set aside in ``rejected.log`` with an error line instead."""
+        try:
+            await self.apply(fact)
+        except (DataError, IntegrityError, ProgrammingError, ValueError) as exc:
+            log.error("spooled %s fact for uniqueid=%s rejected: %s", fact.kind, fact.uniqueid, exc)
+            self.spool.reject(fact)
+
+    async def run_replayer(self, stopping: asyncio.Event, interval: float = 1.0) -> None:
+        """Until ``stopping`` is set: replay the spool whenever it holds facts, backing off while
+        the database stays down."""
+        delay = interval
+        while not stopping.is_set():
+            try:
+                await self.replay_once()
+                delay = interval
+            except Exception as exc:  # noqa: BLE001 - keep trying until the database is back
+                log.warning("spool replay failed (%s), retrying in %.0f s", type(exc).__name__, delay)
+                delay = min(delay * 2, 30.0)
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                pass

@@ -1,0 +1,336 @@
+"""Call facts become calls, tickets and the call timeline.
+
+Every fact the gateway learns about a call (its arrival over FastAGI, each AMI event, the recording on
+disk) is a ``CallFact`` keyed by the caller channel's Asterisk unique id. Applying a fact is an
+idempotent upsert that may come in any order and any number of times (a spool replay, an Asterisk
+retry, two sessions racing): times never move backwards, a known value is never replaced by a missing
+one, the outcome only moves forward, and each call gets exactly one ticket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.names import CallDirection, CallEventKind, CallOutcome, StreamEvent, TalkResult, TicketState
+from services import events, triage
+
+log = logging.getLogger(__name__)
+
+GHOST_NOTE = "probable ghost call"
+
+# How a fact's value merges with what the row holds.
+FIRST, LAST, MIN, MAX = "first", "last", "min", "max"
+POLICY: dict[str, str] = {
+    "linkedid": FIRST,
+    "channel": FIRST,
+    "caller_number": FIRST,
+    "caller_number_raw": FIRST,
+    "caller_name": FIRST,
+    "dialled": FIRST,
+    "arrived_at": MIN,
+    "queued_at": MIN,
+    "answered_at": MIN,
+    "ended_at": MAX,
+    "calltaker": LAST,
+    "queue": LAST,
+    "queue_priority": LAST,
+    "queue_position": FIRST,  # the position on joining; an abandon overrides it (below)
+    "wait_seconds": LAST,
+    "talk_seconds": LAST,
+    "hangup_cause": LAST,
+    "hangup_cause_text": LAST,
+    "recording_path": LAST,
+    "recording_seconds": LAST,
+    "triage": LAST,
+}
+# Column limits (models/call.py): longer values are cut, never refused.
+LIMITS = {
+    "linkedid": 64,
+    "channel": 128,
+    "caller_number": 32,
+    "caller_number_raw": 80,
+    "caller_name": 80,
+    "dialled": 32,
+    "calltaker": 64,
+    "queue": 64,
+    "hangup_cause_text": 80,
+    "recording_path": 255,
+    "triage": 20,
+}
+# The time column each kind of fact sets from the fact's own time.
+TIME_COLUMN = {
+    CallEventKind.ARRIVED: "arrived_at",
+    CallEventKind.QUEUED: "queued_at",
+    CallEventKind.ANSWERED: "answered_at",
+    CallEventKind.ENDED: "ended_at",
+}
+# The outcome each kind of fact implies; outcomes only move up this order.
+OUTCOME_OF = {
+    CallEventKind.ANSWERED: CallOutcome.ANSWERED,
+    CallEventKind.COMPLETED: CallOutcome.ANSWERED,
+    CallEventKind.ABANDONED: CallOutcome.ABANDONED,
+    CallEventKind.ENDED: CallOutcome.DROPPED,
+}
+OUTCOME_ORDER = [
+    CallOutcome.IN_PROGRESS,
+    CallOutcome.FAILED,
+    CallOutcome.DROPPED,
+    CallOutcome.ABANDONED,
+    CallOutcome.ANSWERED,
+]
+_ORDER_SQL = "ARRAY[" + ",".join(f"'{o.value}'" for o in OUTCOME_ORDER) + "]::text[]"
+
+
+@dataclass(frozen=True, slots=True)
+class CallFact:
+    """One thing learned about one call. ``data`` holds column values (see ``POLICY``) and extras."""
+
+    kind: str  # a CallEventKind
+    uniqueid: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    # False: only update a call already known (facts about channels that may not be 112 callers)
+    may_create: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "uniqueid": self.uniqueid,
+            "at": self.at.isoformat(),
+            "data": self.data,
+            "may_create": self.may_create,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CallFact:
+        at = datetime.fromisoformat(str(raw["at"]))
+        if at.tzinfo is None:
+            raise ValueError("fact time without a time zone")
+        return cls(
+            kind=CallEventKind(str(raw["kind"])).value,
+            uniqueid=str(raw["uniqueid"])[:64],
+            at=at,
+            data=dict(raw.get("data") or {}),
+            may_create=bool(raw.get("may_create", True)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FactResult:
+    call_id: int | None = None
+    ticket_id: int | None = None
+    ticket_opened: bool = False  # this fact opened the call's ticket
+    decision: triage.TriageDecision | None = None  # arrivals only
+
+    @property
+    def ticket_number(self) -> str | None:
+        return ticket_number(self.ticket_id) if self.ticket_id is not None else None
+
+
+def ticket_number(ticket_id: int) -> str:
+    """The number people see (``Ticket.number``)."""
+    return f"T{ticket_id:06d}"
+
+
+def _values(fact: CallFact) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in fact.data.items():
+        if name not in POLICY or value is None or value == "":
+            continue
+        if name in LIMITS:
+            value = str(value)[: LIMITS[name]]
+        values[name] = value
+    time_column = TIME_COLUMN.get(CallEventKind(fact.kind))
+    if time_column:
+        values[time_column] = fact.at
+    return values
+
+
+def _merge(name: str, kind: str) -> str:
+    policy = POLICY[name]
+    if name == "queue_position" and kind == CallEventKind.ABANDONED:
+        policy = LAST
+    if policy == FIRST:
+        return f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})"
+    if policy == LAST:
+        return f"{name} = COALESCE(EXCLUDED.{name}, calls.{name})"
+    if policy == MIN:
+        return f"{name} = LEAST(calls.{name}, EXCLUDED.{name})"
+    return f"{name} = GREATEST(calls.{name}, EXCLUDED.{name})"
+
+
+_OUTCOME_MERGE = (
+    f"outcome = CASE WHEN array_position({_ORDER_SQL}, EXCLUDED.outcome::text) > "
+    f"array_position({_ORDER_SQL}, calls.outcome::text) THEN EXCLUDED.outcome ELSE calls.outcome END"
+)
+_RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
+_EVENT_CTE = (
+    "WITH ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
+    "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
+    "ON CONFLICT (uniqueid, kind, at) DO NOTHING) "
+)
+_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+
+def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
+    key = (kind, columns, may_create)
+    sql = _statements.get(key)
+    if sql is not None:
+        return sql
+    if may_create:
+        names = ", ".join(("uniqueid", "direction", "outcome", "source", *columns))
+        params = ", ".join(f":{n}" for n in ("uniqueid", "direction", "outcome", "source", *columns))
+        merges = [_merge(c, kind) for c in columns] + [_OUTCOME_MERGE]
+        sql = (
+            f"{_EVENT_CTE}INSERT INTO calls ({names}) VALUES ({params}) "
+            f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} {_RETURNING}"
+        )
+    else:
+        # the same merge rules, written for a plain UPDATE of a known call
+        sets = [_update_merge(c, kind) for c in columns]
+        sets.append(
+            f"outcome = CASE WHEN array_position({_ORDER_SQL}, CAST(:outcome AS text)) > "
+            f"array_position({_ORDER_SQL}, outcome::text) THEN :outcome ELSE outcome END"
+        )
+        sql = f"UPDATE calls SET {', '.join(sets)} WHERE uniqueid = :uniqueid {_RETURNING}"
+    _statements[key] = sql
+    return sql
+
+
+def _update_merge(name: str, kind: str) -> str:
+    policy = POLICY[name]
+    if name == "queue_position" and kind == CallEventKind.ABANDONED:
+        policy = LAST
+    if policy == FIRST:
+        return f"{name} = COALESCE({name}, :{name})"
+    if policy == LAST:
+        return f"{name} = COALESCE(:{name}, {name})"
+    if policy == MIN:
+        return f"{name} = LEAST({name}, :{name})"
+    return f"{name} = GREATEST({name}, :{name})"
+
+
+_OPEN_TICKET = text(
+    "WITH t AS (INSERT INTO tickets (state, priority, caller_number, caller_number_raw, "
+    "triage_note, created_at, updated_at) "
+    "VALUES (:state, :priority, :caller_number, :caller_number_raw, :note, :created_at, now()) "
+    "RETURNING id) "
+    "UPDATE calls SET ticket_id = t.id FROM t WHERE calls.id = :call_id RETURNING t.id"
+)
+_FILL_TICKET_CALLER = text(
+    "UPDATE tickets SET caller_number = COALESCE(caller_number, :caller_number), "
+    "caller_number_raw = COALESCE(caller_number_raw, :caller_number_raw) "
+    "WHERE id = :ticket_id AND (caller_number IS NULL OR caller_number_raw IS NULL)"
+)
+_ADD_NOTE = text(
+    "UPDATE tickets SET triage_note = CASE "
+    "WHEN triage_note IS NULL OR triage_note = '' THEN :note "
+    "WHEN position(:note in triage_note) > 0 THEN triage_note "
+    "ELSE triage_note || '; ' || :note END, updated_at = now() "
+    "WHERE id = :ticket_id AND (triage_note IS NULL OR position(:note in triage_note) = 0)"
+)
+
+
+async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
+    """Write ``fact`` into the call, its ticket and its timeline, in ``session``'s transaction.
+
+    Publishes the matching stream events in the same transaction. The caller commits.
+    """
+    kind = CallEventKind(fact.kind)
+    decision: triage.TriageDecision | None = None
+    data = dict(fact.data)
+    if kind is CallEventKind.ARRIVED:
+        decision = await triage.decide(session, data.get("caller_number"), fact.at)
+        data["queue_priority"] = decision.priority
+        data["triage_code"] = decision.code
+        if decision.reasons:
+            data["triage_reasons"] = list(decision.reasons)
+        fact = CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)
+    values = _values(fact)
+    columns = tuple(sorted(values))
+    params: dict[str, Any] = {
+        "uniqueid": fact.uniqueid,
+        "direction": CallDirection.INBOUND.value,
+        "outcome": OUTCOME_OF.get(kind, CallOutcome.IN_PROGRESS).value,
+        "source": str(data.get("source") or "live")[:12],
+        "kind": kind.value,
+        "at": fact.at,
+        "event_data": json.dumps(data, default=str),
+        **values,
+    }
+    row = (
+        await session.execute(text(_upsert_sql(kind.value, columns, fact.may_create)), params)
+    ).one_or_none()
+    if row is None:  # an update-only fact about a channel that is no known call
+        return FactResult()
+    if not fact.may_create:
+        await session.execute(
+            text(
+                "INSERT INTO call_events (uniqueid, kind, at, data) "
+                "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
+                "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
+            ),
+            params,
+        )
+    call_id, ticket_id = int(row.id), row.ticket_id
+    opened = False
+    if ticket_id is None and fact.may_create:
+        notes = "; ".join(decision.reasons) if decision and decision.reasons else None
+        ticket_id = (
+            await session.execute(
+                _OPEN_TICKET,
+                {
+                    "state": TicketState.NEW.value,
+                    "priority": row.queue_priority or triage.NORMAL_PRIORITY,
+                    "caller_number": row.caller_number,
+                    "caller_number_raw": row.caller_number_raw,
+                    "note": notes,
+                    "created_at": fact.at,
+                    "call_id": call_id,
+                },
+            )
+        ).scalar_one()
+        opened = True
+        await events.publish(
+            session,
+            StreamEvent.TICKET_OPENED,
+            {
+                "ticket_id": ticket_id,
+                "number": ticket_number(ticket_id),
+                "uniqueid": fact.uniqueid,
+                "caller_number": row.caller_number,
+                "priority": row.queue_priority or triage.NORMAL_PRIORITY,
+            },
+        )
+    elif ticket_id is not None and kind is CallEventKind.ARRIVED:
+        await session.execute(
+            _FILL_TICKET_CALLER,
+            {
+                "ticket_id": ticket_id,
+                "caller_number": row.caller_number,
+                "caller_number_raw": row.caller_number_raw,
+            },
+        )
+    if ticket_id is not None:
+        await _after(session, kind, fact, ticket_id)
+    return FactResult(call_id, ticket_id, opened, decision)
+
+
+async def _after(session: AsyncSession, kind: CallEventKind, fact: CallFact, ticket_id: int) -> None:
+    base = {"ticket_id": ticket_id, "number": ticket_number(ticket_id), "uniqueid": fact.uniqueid}
+    if kind is CallEventKind.ANSWERED:
+        await events.publish(
+            session, StreamEvent.CALL_ANSWERED, {**base, "calltaker": fact.data.get("calltaker")}
+        )
+    elif kind is CallEventKind.ENDED:
+        await events.publish(session, StreamEvent.CALL_ENDED, base)
+    elif kind is CallEventKind.TRIAGE and fact.data.get("triage") == TalkResult.SILENT:
+        await session.execute(_ADD_NOTE, {"ticket_id": ticket_id, "note": GHOST_NOTE})
+        await events.publish(session, StreamEvent.TICKET_UPDATED, base)

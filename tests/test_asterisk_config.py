@@ -1,0 +1,84 @@
+"""Rendering Asterisk's configuration from the settings (no Asterisk needed)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from core.settings import CallTaker, Settings
+from ops.asterisk import CONF_DIR, TEMPLATES, AsteriskError, render, template_values
+
+SECRET = "an-ami-secret-of-some-length"
+
+
+def _settings(**asterisk: object) -> Settings:
+    return Settings(ami={"secret": SECRET}, asterisk=asterisk)
+
+
+def test_every_template_renders_without_leftover_placeholders() -> None:
+    values = template_values(_settings())
+    for name in TEMPLATES:
+        text = render((CONF_DIR / name).read_text(), values)
+        assert "{{" not in text and "}}" not in text, name
+
+
+def test_an_unknown_placeholder_is_an_error_not_an_empty_string() -> None:
+    with pytest.raises(AsteriskError, match="nonsense"):
+        render("bind = {{nonsense}}", {})
+
+
+def test_asterisk_variables_are_left_alone() -> None:
+    assert (
+        render("${SIAGA_TICKET} $[1 + 1] {{queue}}", {"queue": "q"}) == "${SIAGA_TICKET} $[1 + 1] q"
+    )
+
+
+def test_only_the_carrier_addresses_identify_the_trunk() -> None:
+    values = template_values(_settings(carrier_addresses=["192.0.2.10", "198.51.100.0/24"]))
+    pjsip = render((CONF_DIR / "pjsip.conf").read_text(), values)
+    assert "match = 192.0.2.10,198.51.100.0/24" in pjsip
+    carrier = pjsip.split("[carrier]")[1]
+    assert "identify_by = ip" in carrier
+    assert "[anonymous]" not in pjsip
+
+
+def test_dialled_numbers_reach_the_112_context() -> None:
+    values = template_values(_settings(dialled_numbers=["112", "0215550112"]))
+    ext = render((CONF_DIR / "extensions.conf").read_text(), values)
+    assert "exten => 112,1,Goto(siaga-112,s,1)" in ext
+    assert "exten => 0215550112,1,Goto(siaga-112,s,1)" in ext
+
+
+def test_call_takers_without_password_cannot_register() -> None:
+    settings = _settings(
+        calltakers=[
+            CallTaker(account="ct1", contact="sip:ct1@127.0.0.1:5070"),
+            CallTaker(account="ct9", password=SecretStr("a-long-sip-password")),
+        ]
+    )
+    pjsip = render((CONF_DIR / "pjsip.conf").read_text(), template_values(settings))
+    ct1_aor = pjsip.split("[ct1]\ntype = aor")[1].split("\n\n")[0]
+    assert "max_contacts = 0" in ct1_aor
+    ct9_aor = pjsip.split("[ct9]\ntype = aor")[1].split("\n\n")[0]
+    assert "max_contacts = 1" in ct9_aor
+    assert "identify_by = auth_username" in pjsip.split("[ct9]")[1]
+    assert "context = siaga-calltakers" in pjsip.split("[ct1]")[1]
+
+
+def test_an_odd_call_taker_account_is_refused() -> None:
+    with pytest.raises(AsteriskError, match="call taker account"):
+        template_values(_settings(calltakers=[CallTaker(account="ct1]\n[evil")]))
+
+
+def test_manager_allows_only_the_gateway() -> None:
+    settings = Settings(ami={"secret": SECRET, "host": "127.0.0.1"}, fastagi={"host": "127.0.0.1"})
+    manager = render((CONF_DIR / "manager.conf").read_text(), template_values(settings))
+    assert "bindaddr = 127.0.0.1" in manager
+    assert "deny = 0.0.0.0/0.0.0.0" in manager
+    assert "permit = 127.0.0.1/255.255.255.255" in manager
+    assert f"secret = {SECRET}" in manager
+
+
+def test_no_ami_secret_no_configuration() -> None:
+    with pytest.raises(AsteriskError, match="AMI secret"):
+        template_values(Settings())

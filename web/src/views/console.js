@@ -1,0 +1,514 @@
+// The call taker's console: the answered call's ticket opens by itself; keyboard first.
+import { h, clear, toast } from '../dom.js';
+import { t } from '../i18n.js';
+import { ago, dateTime, duration, timeOf } from '../time.js';
+import * as api from '../api.js';
+import { connect } from '../stream.js';
+import { mount, setLive, topbar } from '../shell.js';
+import { renderTimeline } from './timeline.js';
+import { categoryName, loadCategories, stateChip } from './common.js';
+
+const CLASSES = ['emergency', 'information', 'prank', 'ghost'];
+const FIELDS = ['reporter_name', 'callback_number', 'location_text', 'kecamatan', 'desa', 'latitude', 'longitude',
+  'victims', 'victims_count', 'access_route', 'category', 'description', 'priority'];
+const PRIORITIES = [1, 3, 5, 7, 9];
+
+const state = { ticket: null, categories: [], agencies: [], tickets: [], callbacks: [], tab: 'mine', waiting: null, dirty: false };
+let ctx;
+let stopStream;
+let keysBound = false;
+
+export async function show(context) {
+  ctx = context;
+  state.categories = await loadCategories();
+  layout();
+  refreshLists();
+  refreshWaiting();
+  if (stopStream) stopStream();
+  stopStream = connect(onEvent, setLive);
+  if (!keysBound) {
+    document.addEventListener('keydown', onKey);
+    keysBound = true;
+  }
+  setInterval(refreshWaiting, 5000);
+}
+
+function me() {
+  return api.principal();
+}
+
+function layout() {
+  const waiting = h('span', { class: 'chip chip-waiting', id: 'waiting', 'data-testid': 'waiting' }, '');
+  mount(
+    topbar({ view: 'console', config: ctx.config, extra: [waiting], onLanguage: () => { layout(); renderLists(); } }),
+    h('main', { class: 'console' },
+      h('aside', { class: 'pane queue-pane' },
+        h('div', { class: 'tabs', role: 'tablist' },
+          h('button', { class: `tab ${state.tab === 'mine' ? 'active' : ''}`, role: 'tab', type: 'button', onclick: () => { state.tab = 'mine'; layout(); renderLists(); } }, t('queue.mine')),
+          h('button', { class: `tab ${state.tab === 'callbacks' ? 'active' : ''}`, role: 'tab', type: 'button', 'data-testid': 'tab-callbacks', onclick: () => { state.tab = 'callbacks'; layout(); renderLists(); } }, t('queue.callbacks')),
+        ),
+        h('div', { id: 'list', class: 'list' }),
+      ),
+      h('section', { class: 'pane ticket-pane', id: 'ticket' }),
+      h('aside', { class: 'pane context-pane', id: 'context' }),
+    ),
+    h('footer', { class: 'keys' },
+      h('span', {}, t('keys.title')), h('kbd', {}, t('keys.classify')), h('kbd', {}, t('keys.save')),
+      h('kbd', {}, t('keys.dispatch')), h('kbd', {}, t('keys.location')), h('kbd', {}, t('keys.next')),
+    ),
+  );
+  renderTicket();
+  renderWaiting();
+}
+
+// ---- live events -------------------------------------------------------------------------------
+
+function onEvent(name, data) {
+  const who = me();
+  if (name === 'call.answered' && who?.sip && data.calltaker === who.sip && data.ticket_id) {
+    openTicket(data.ticket_id, { fromCall: true });
+  } else if ((name === 'ticket.updated' || name === 'dispatch.updated') && state.ticket && Number(data.ticket_id ?? data.id) === state.ticket.id) {
+    if (!state.dirty) openTicket(state.ticket.id, { quiet: true });
+  }
+  if (name.startsWith('ticket.') || name.startsWith('call.')) refreshLists();
+  if (name.startsWith('call.') || name === 'queue.updated') refreshWaiting(name === 'queue.updated' ? data : null);
+}
+
+async function refreshWaiting(live) {
+  try {
+    state.waiting = live && typeof live.waiting === 'number' ? live.waiting : (await api.get(api.paths.wallboard)).waiting;
+  } catch { /* the chip simply keeps its last value */ }
+  renderWaiting();
+}
+
+function renderWaiting() {
+  const el = document.getElementById('waiting');
+  if (!el) return;
+  el.textContent = state.waiting == null ? '' : t('queue.waiting', { n: state.waiting });
+  el.classList.toggle('alert', state.waiting > 0);
+}
+
+// ---- the lists on the left ---------------------------------------------------------------------
+
+async function refreshLists() {
+  const who = me();
+  try {
+    const params = new URLSearchParams({ assigned_to: who?.sip || who?.username || '', limit: '50' });
+    const result = await api.get(`${api.paths.tickets}?${params}`);
+    state.tickets = api.items(result).filter((tk) => !['closed', 'cancelled'].includes(tk.state));
+  } catch { /* keep the last list */ }
+  try {
+    state.callbacks = api.items(await api.get(api.paths.callbacks));
+  } catch { state.callbacks = []; }
+  renderLists();
+}
+
+function renderLists() {
+  const list = document.getElementById('list');
+  if (!list) return;
+  clear(list);
+  if (state.tab === 'mine') {
+    if (!state.tickets.length) list.append(h('p', { class: 'muted pad' }, t('queue.empty')));
+    for (const tk of state.tickets) {
+      const active = state.ticket?.id === tk.id;
+      list.append(h('button', { class: `list-item ${active ? 'active' : ''}`, type: 'button', 'data-testid': 'ticket-item', onclick: () => openTicket(tk.id) },
+        h('div', { class: 'li-top' }, h('strong', { class: 'mono' }, number(tk)), stateChip(tk.state)),
+        h('div', { class: 'li-sub' }, categoryName(state.categories, tk.category) || tk.caller_number || t('ticket.unknown_number')),
+        h('div', { class: 'li-meta' }, timeOf(tk.created_at)),
+      ));
+    }
+  } else {
+    if (!state.callbacks.length) list.append(h('p', { class: 'muted pad' }, t('queue.callbacks.empty')));
+    for (const cb of state.callbacks) {
+      list.append(h('button', { class: 'list-item', type: 'button', 'data-testid': 'callback-item', onclick: () => cb.ticket_id && openTicket(cb.ticket_id) },
+        h('div', { class: 'li-top' }, h('strong', { class: 'mono' }, cb.caller_number || cb.number || '—'), h('span', { class: 'li-meta' }, ago(cb.at || cb.abandoned_at || cb.created_at))),
+        h('div', { class: 'li-sub' }, cb.reason || cb.outcome || ''),
+      ));
+    }
+  }
+}
+
+function number(tk) {
+  return tk.number || `T${String(tk.id).padStart(6, '0')}`;
+}
+
+// ---- the ticket --------------------------------------------------------------------------------
+
+async function openTicket(id, { fromCall = false, quiet = false } = {}) {
+  if (state.dirty && state.ticket && state.ticket.id !== Number(id)) await save({ quiet: true });
+  try {
+    state.ticket = await api.get(api.paths.ticket(id));
+  } catch (err) {
+    toast(err.message || t('error.generic'), 'error');
+    return;
+  }
+  state.dirty = false;
+  if (!quiet) {
+    renderTicket();
+    renderContext();
+    renderLists();
+  } else {
+    renderContextOnly();
+  }
+  if (fromCall) {
+    document.getElementById('ticket')?.classList.add('flash');
+    document.getElementById('f-reporter_name')?.focus();
+  }
+}
+
+function renderTicket() {
+  const pane = document.getElementById('ticket');
+  if (!pane) return;
+  clear(pane);
+  const tk = state.ticket;
+  if (!tk) {
+    const who = me();
+    pane.append(h('div', { class: 'idle', 'data-testid': 'idle' },
+      h('div', { class: 'idle-ring' }, h('span', {}, '112')),
+      h('h2', {}, t('wait.title')),
+      h('p', {}, who?.sip ? t('wait.body', { sip: who.sip }) : t('wait.nosip')),
+    ));
+    return;
+  }
+  const call = (tk.calls || [])[0] || {};
+  pane.append(
+    h('div', { class: 'ticket-head', 'data-testid': 'ticket-head', dataset: { ticketId: tk.id } },
+      h('div', { class: 'th-id' },
+        h('span', { class: 'th-number mono', 'data-testid': 'ticket-number' }, number(tk)),
+        stateChip(tk.state),
+      ),
+      h('div', { class: 'th-caller' },
+        h('span', { class: 'label' }, t('ticket.caller')),
+        h('span', { class: 'th-phone mono', 'data-testid': 'caller-number' }, tk.caller_number || call.caller_number || t('ticket.unknown_number')),
+      ),
+      h('div', { class: 'th-time' }, h('span', { class: 'label' }, t('ticket.opened')), h('span', { class: 'mono' }, dateTime(tk.created_at))),
+    ),
+    classBar(tk),
+    ticketForm(tk),
+    dispatchBox(tk),
+  );
+}
+
+function classBar(tk) {
+  return h('div', { class: 'class-bar', role: 'group', 'aria-label': t('class.title') },
+    CLASSES.map((c, i) => h('button', {
+      class: `class-btn class-${c} ${tk.classification === c ? 'selected' : ''}`,
+      type: 'button', 'data-testid': `class-${c}`, 'aria-pressed': String(tk.classification === c),
+      onclick: () => classify(c),
+    }, h('kbd', {}, `Alt+${i + 1}`), t(`class.${c}`))),
+  );
+}
+
+function field(name, label, input, cls = '') {
+  input.id = `f-${name}`;
+  input.name = name;
+  input.addEventListener('input', () => { state.dirty = true; });
+  return h('div', { class: `field ${cls}` }, h('label', { for: input.id }, label), input);
+}
+
+function ticketForm(tk) {
+  const val = (k) => (tk[k] == null ? '' : String(tk[k]));
+  const victims = h('div', { class: 'segmented', role: 'radiogroup' },
+    ['none', 'count', 'unknown'].map((v) => h('label', { class: 'seg' },
+      h('input', { type: 'radio', name: 'victims', value: v, checked: tk.victims === v, onchange: () => { state.dirty = true; syncVictims(); } }),
+      h('span', {}, t(`victims.${v}`)))),
+  );
+  const category = h('select', { onchange: () => { state.dirty = true; renderSuggestions(); } },
+    h('option', { value: '' }, t('field.category.choose')),
+    state.categories.map((c) => h('option', { value: c.code, selected: tk.category === c.code }, categoryName(state.categories, c.code))));
+  const priority = h('select', {}, PRIORITIES.map((p) => h('option', { value: String(p), selected: Number(tk.priority) === p }, t(`priority.${p}`))));
+  if (!PRIORITIES.includes(Number(tk.priority)) && tk.priority != null) priority.append(h('option', { value: String(tk.priority), selected: true }, String(tk.priority)));
+  const form = h('form', { class: 'ticket-form', id: 'ticket-form', onsubmit: (e) => { e.preventDefault(); save(); } },
+    field('reporter_name', t('field.reporter_name'), h('input', { value: val('reporter_name'), autocomplete: 'off' })),
+    field('callback_number', t('field.callback_number'), h('input', { value: val('callback_number') || val('caller_number'), type: 'tel', autocomplete: 'off' })),
+    field('location_text', t('field.location_text'), h('textarea', { rows: 2, placeholder: t('field.location_hint') }, val('location_text')), 'span-2'),
+    field('kecamatan', t('field.kecamatan'), h('input', { value: val('kecamatan'), autocomplete: 'off' })),
+    field('desa', t('field.desa'), h('input', { value: val('desa'), autocomplete: 'off' })),
+    field('latitude', t('field.latitude'), h('input', { value: val('latitude'), inputmode: 'decimal', placeholder: '-3.39' }), 'narrow'),
+    field('longitude', t('field.longitude'), h('input', { value: val('longitude'), inputmode: 'decimal', placeholder: '104.83' }), 'narrow'),
+    h('div', { class: 'field' }, h('span', { class: 'label' }, t('field.victims')), victims),
+    field('victims_count', t('field.victims_count'), h('input', { value: val('victims_count'), type: 'number', min: 0, max: 10000 }), 'narrow'),
+    field('access_route', t('field.access_route'), h('input', { value: val('access_route'), autocomplete: 'off' }), 'span-2'),
+    field('category', t('field.category'), category),
+    field('priority', t('field.priority'), priority),
+    field('description', t('field.description'), h('textarea', { rows: 3 }, val('description')), 'span-2'),
+    h('div', { class: 'form-actions span-2' },
+      h('span', { class: 'save-state', id: 'save-state' }),
+      h('button', { class: 'btn', type: 'submit', 'data-testid': 'save' }, h('kbd', {}, 'Ctrl+S'), t('action.save')),
+    ),
+  );
+  setTimeout(syncVictims, 0);
+  return form;
+}
+
+function syncVictims() {
+  const checked = document.querySelector('input[name="victims"]:checked');
+  const count = document.getElementById('f-victims_count');
+  if (count) count.disabled = checked?.value !== 'count';
+}
+
+function formValues() {
+  const form = document.getElementById('ticket-form');
+  if (!form) return {};
+  const data = {};
+  for (const name of FIELDS) {
+    if (name === 'victims') {
+      data.victims = form.querySelector('input[name="victims"]:checked')?.value || null;
+      continue;
+    }
+    const el = form.elements[name];
+    if (!el) continue;
+    const v = el.value.trim();
+    if (['latitude', 'longitude'].includes(name)) data[name] = v === '' ? null : Number(v.replace(',', '.'));
+    else if (name === 'victims_count') data[name] = data.victims === 'count' && v !== '' ? Number(v) : null;
+    else if (name === 'priority') data[name] = Number(v);
+    else data[name] = v === '' ? null : v;
+  }
+  return data;
+}
+
+async function save({ quiet = false } = {}) {
+  const tk = state.ticket;
+  if (!tk) return false;
+  const mark = document.getElementById('save-state');
+  if (mark) mark.textContent = t('saving');
+  clearFieldErrors();
+  try {
+    state.ticket = { ...tk, ...(await api.patch(api.paths.ticket(tk.id), formValues())) };
+    state.dirty = false;
+    if (mark) mark.textContent = `${t('saved')} ${timeOf(new Date().toISOString())}`;
+    if (!quiet) toast(t('saved'), 'ok');
+    renderContextOnly();
+    return true;
+  } catch (err) {
+    if (mark) mark.textContent = '';
+    showFieldErrors(err);
+    toast(err.message || t('error.generic'), 'error');
+    return false;
+  }
+}
+
+function clearFieldErrors() {
+  document.querySelectorAll('.field.invalid').forEach((el) => el.classList.remove('invalid'));
+}
+
+function showFieldErrors(err) {
+  for (const f of err?.details?.fields || []) {
+    const name = String(f.field || '').split('.').pop();
+    document.getElementById(`f-${name}`)?.closest('.field')?.classList.add('invalid');
+  }
+}
+
+async function classify(classification) {
+  const tk = state.ticket;
+  if (!tk) return;
+  if (state.dirty) await save({ quiet: true });
+  try {
+    const result = await api.post(api.paths.classify(tk.id), { classification });
+    state.ticket = { ...state.ticket, ...(result || {}), classification };
+    toast(t(`class.${classification}`), 'ok');
+    await openTicket(tk.id);
+  } catch (err) {
+    toast(err.message || t('error.generic'), 'error');
+  }
+}
+
+// ---- dispatch ----------------------------------------------------------------------------------
+
+function dispatchBox(tk) {
+  return h('section', { class: 'dispatch-box', 'aria-label': t('dispatch.title') },
+    h('div', { class: 'dispatch-head' }, h('h3', {}, t('dispatch.suggested'))),
+    h('div', { class: 'agency-chips', id: 'agency-chips' }),
+    h('div', { class: 'dispatch-actions' },
+      h('span', { class: 'muted', id: 'dispatch-note' }),
+      h('button', { class: 'btn btn-primary btn-big', type: 'button', 'data-testid': 'dispatch', onclick: doDispatch }, h('kbd', {}, 'Ctrl+Enter'), t('action.dispatch')),
+    ),
+    h('div', { class: 'dispatch-list', id: 'dispatch-list' }),
+    (tk && renderSuggestionsLater()),
+  );
+}
+
+function renderSuggestionsLater() {
+  setTimeout(renderSuggestions, 0);
+  return null;
+}
+
+async function suggestedAgencies(tk, category) {
+  // Prefer the server's suggestion for the saved category; otherwise use the categories list.
+  if (tk.category === category) {
+    try {
+      const result = api.items(await api.get(api.paths.suggested(tk.id)));
+      if (result.length) return result;
+    } catch { /* fall back */ }
+  }
+  if (!state.agencies.length) {
+    try { state.agencies = api.items(await api.get(api.paths.agencies)); } catch { state.agencies = []; }
+  }
+  const cat = state.categories.find((c) => c.code === category);
+  const codes = cat?.agencies || [];
+  return state.agencies.filter((a) => codes.includes(a.code) || (a.categories || []).includes(category));
+}
+
+async function renderSuggestions() {
+  const tk = state.ticket;
+  const box = document.getElementById('agency-chips');
+  if (!tk || !box) return;
+  const category = document.getElementById('f-category')?.value || tk.category;
+  const already = new Set((tk.dispatches || []).map((d) => Number(d.agency_id)));
+  const agencies = category ? await suggestedAgencies(tk, category) : [];
+  clear(box);
+  if (!agencies.length) box.append(h('p', { class: 'muted' }, t('dispatch.none')));
+  for (const a of agencies) {
+    const sent = already.has(Number(a.id));
+    box.append(h('label', { class: `agency-chip ${sent ? 'sent' : ''}` },
+      h('input', { type: 'checkbox', value: String(a.id), checked: !sent, disabled: sent, 'data-code': a.code }),
+      h('span', { class: 'ac-code' }, (a.code || '').toUpperCase()),
+      h('span', { class: 'ac-name' }, a.name),
+      sent ? h('span', { class: 'chip chip-ok' }, t('dispatch.sent')) : null,
+    ));
+  }
+  renderDispatches();
+}
+
+function renderDispatches() {
+  const list = document.getElementById('dispatch-list');
+  const tk = state.ticket;
+  if (!list || !tk) return;
+  clear(list);
+  for (const d of tk.dispatches || []) {
+    list.append(h('div', { class: 'dispatch-row', 'data-testid': 'dispatch-row' },
+      h('strong', {}, d.agency_name || d.agency_code || `#${d.agency_id}`),
+      h('span', { class: `chip dstate-${d.state}` }, t(`dstate.${d.state}`)),
+      d.delivery_state ? h('span', { class: 'muted' }, d.delivery_state) : null,
+    ));
+  }
+}
+
+async function doDispatch() {
+  const tk = state.ticket;
+  if (!tk) return;
+  const ids = [...document.querySelectorAll('#agency-chips input:checked:not(:disabled)')].map((el) => Number(el.value));
+  if (!ids.length) {
+    toast(t('dispatch.choose'), 'error');
+    return;
+  }
+  if (!(await save({ quiet: true }))) return;
+  try {
+    await api.post(api.paths.dispatch(tk.id), { agency_ids: ids });
+    const names = [...document.querySelectorAll('#agency-chips input:checked:not(:disabled)')].map((el) => el.dataset.code.toUpperCase());
+    toast(t('dispatch.done', { agencies: names.join(', ') }), 'ok');
+    await openTicket(tk.id);
+  } catch (err) {
+    toast(err.message || t('error.generic'), 'error');
+  }
+}
+
+// ---- the right-hand side: history, recording, timeline ------------------------------------------
+
+function renderContext() {
+  const pane = document.getElementById('context');
+  if (!pane) return;
+  clear(pane);
+  const tk = state.ticket;
+  if (!tk) return;
+  pane.append(
+    h('section', { class: 'card' }, h('h3', {}, t('history.title')), h('div', { id: 'history', 'data-testid': 'history' }, h('p', { class: 'muted' }, '…'))),
+    h('section', { class: 'card' }, h('h3', {}, t('recording.title')), h('div', { id: 'recording' })),
+    h('section', { class: 'card grow' }, h('h3', {}, t('timeline.title')), h('div', { id: 'timeline', 'data-testid': 'timeline' })),
+  );
+  renderHistory(tk);
+  renderRecording(tk);
+  renderTimeline(document.getElementById('timeline'), tk, state.categories);
+}
+
+function renderContextOnly() {
+  const tk = state.ticket;
+  const tl = document.getElementById('timeline');
+  if (tk && tl) renderTimeline(tl, tk, state.categories);
+  renderDispatches();
+  const head = document.querySelector('.ticket-head .chip');
+  if (head && tk) head.replaceWith(stateChip(tk.state));
+}
+
+async function renderHistory(tk) {
+  const box = document.getElementById('history');
+  const numberValue = tk.caller_number;
+  if (!box) return;
+  if (!numberValue) {
+    clear(box).append(h('p', { class: 'muted' }, t('ticket.unknown_number')));
+    return;
+  }
+  let history;
+  try {
+    history = await api.get(api.paths.callerHistory(numberValue));
+  } catch {
+    clear(box).append(h('p', { class: 'muted' }, '—'));
+    return;
+  }
+  const previous = api.items(history.tickets ?? history.calls ?? history).filter((x) => Number(x.id ?? x.ticket_id) !== tk.id);
+  clear(box);
+  const flags = history.flags || (history.flag ? [history.flag] : []);
+  for (const f of flags) box.append(h('p', { class: 'flag' }, t('history.flag', { kind: f.kind || f.reason || '' })));
+  if (!previous.length) {
+    box.append(h('p', { class: 'muted' }, t('history.empty')));
+    return;
+  }
+  box.append(h('p', { class: 'muted' }, t('history.calls', { n: previous.length })));
+  for (const p of previous.slice(0, 8)) {
+    box.append(h('div', { class: 'hist-row' },
+      h('span', { class: 'mono' }, dateTime(p.created_at || p.arrived_at)),
+      p.classification ? h('span', { class: `chip class-chip class-${p.classification}` }, t(`class.${p.classification}`)) : null,
+      h('span', {}, categoryName(state.categories, p.category) || ''),
+    ));
+  }
+}
+
+function renderRecording(tk) {
+  const box = document.getElementById('recording');
+  if (!box) return;
+  clear(box);
+  const calls = (tk.calls || []).filter((c) => c.recording_path || c.recording_url || c.has_recording);
+  if (!calls.length) {
+    box.append(h('p', { class: 'muted' }, t('recording.none')));
+    return;
+  }
+  for (const c of calls) {
+    const player = h('div', { class: 'player' });
+    const btn = h('button', { class: 'btn', type: 'button', 'data-testid': 'play-recording', onclick: async () => {
+      btn.disabled = true;
+      try {
+        const url = await api.blobUrl(c.recording_url || api.paths.recording(c.id));
+        const audio = h('audio', { controls: true, src: url, autoplay: true });
+        clear(player).append(audio);
+      } catch {
+        clear(player).append(h('p', { class: 'muted' }, t('recording.failed')));
+        btn.disabled = false;
+      }
+    } }, `▶ ${t('recording.play')}`, c.recording_seconds ? ` (${duration(c.recording_seconds)})` : '');
+    box.append(btn, player);
+  }
+}
+
+// ---- keyboard ----------------------------------------------------------------------------------
+
+function onKey(e) {
+  if (!document.querySelector('.console')) return;
+  if (e.altKey && !e.ctrlKey && ['1', '2', '3', '4'].includes(e.key)) {
+    e.preventDefault();
+    classify(CLASSES[Number(e.key) - 1]);
+  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+    e.preventDefault();
+    save();
+  } else if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+    e.preventDefault();
+    doDispatch();
+  } else if (e.altKey && e.key.toLowerCase() === 'l') {
+    e.preventDefault();
+    document.getElementById('f-location_text')?.focus();
+  } else if (e.altKey && e.key.toLowerCase() === 'n') {
+    e.preventDefault();
+    const idx = state.tickets.findIndex((tk) => tk.id === state.ticket?.id);
+    const next = state.tickets[(idx + 1) % Math.max(1, state.tickets.length)];
+    if (next) openTicket(next.id);
+  }
+}
