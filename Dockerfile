@@ -1,6 +1,7 @@
 # The Siaga112 gateway (FastAGI + AMI) and HTTP API, for a host where Asterisk runs outside the
 # container (settings: SIAGA_ASTERISK__MODE=host). Same install steps as the README: Debian 12,
-# Python's venv, the project installed with pip.
+# Python's venv, the project installed in it with pip (editable, as scripts/bootstrap.sh does:
+# ops/ finds asterisk_conf/ beside it).
 FROM debian:12-slim
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -23,8 +24,9 @@ COPY api ./api
 COPY agi_scripts ./agi_scripts
 COPY ops ./ops
 COPY asterisk_conf ./asterisk_conf
+COPY web ./web
 RUN python3 -m venv /opt/siaga112/.venv \
- && /opt/siaga112/.venv/bin/pip install --no-cache-dir /opt/siaga112
+ && /opt/siaga112/.venv/bin/pip install --no-cache-dir -e /opt/siaga112
 
 USER siaga
 # FastAGI (from Asterisk) and the HTTP API

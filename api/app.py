@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from api import errors
 from api.routers import ROUTERS
+from api.stream_hub import StreamHub
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 
@@ -25,9 +26,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url or "")
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        hub = StreamHub(settings.database_url or "")
+        app.state.stream_hub = hub
+        hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -53,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from fastapi.responses import JSONResponse
 
             return JSONResponse(  # type: ignore[return-value]
-                errors.error_body("database-unavailable", "database down", {"error": type(exc).__name__}),
+                errors.error_body(
+                    "database-unavailable", "database down", {"error": type(exc).__name__}
+                ),
                 status_code=503,
             )
 

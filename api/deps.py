@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,3 +56,6 @@ CentreStaff = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.CALLTAK
 Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 Admin = Annotated[Principal, Depends(require())]
 AgencyUser = Annotated[Principal, Depends(require(Role.AGENCY))]
+
+# Every id in a path: a positive BIGINT, refused at the edge before it reaches the database.
+EntityId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -127,3 +127,39 @@ class StreamEvent(StrEnum):
     CALL_ENDED = "call.ended"
     DISPATCH_UPDATED = "dispatch.updated"
     QUEUE_UPDATED = "queue.updated"
+
+
+class WebhookEvent(StrEnum):
+    """The ``type`` of a webhook an agency receives (docs/webhooks.md)."""
+
+    DISPATCH_CREATED = "dispatch.created"
+    DISPATCH_UPDATED = "dispatch.updated"  # the agency's own dispatch changed state
+    DISPATCH_CANCELLED = "dispatch.cancelled"
+    TICKET_UPDATED = "ticket.updated"  # the ticket behind an open dispatch changed
+    PING = "ping"  # sent on request to test an endpoint
+
+
+class FlagKind(StrEnum):
+    """``caller_flags.kind``: a prank flag (lowers priority, warns) or a lift ("cleared")."""
+
+    PRANK = "prank"
+    CLEARED = "cleared"  # lifts every flag before it; the policy counts only later calls
+
+
+class FlagSource(StrEnum):
+    """Who decided a caller flag: the centre's prank policy or a supervisor's hand."""
+
+    POLICY = "policy"
+    MANUAL = "manual"
+
+
+class FlagKind(StrEnum):
+    """Kinds of rows in caller_flags."""
+
+    PRANK = "prank"  # lowers queue priority and plays the warning until it expires
+    CLEARED = "cleared"  # lifts earlier flags; the policy counts only calls after it
+
+
+class FlagSource(StrEnum):
+    POLICY = "policy"  # computed by the centre's prank policy from the caller's history
+    MANUAL = "manual"  # set or lifted by a supervisor

@@ -35,7 +35,7 @@ class AsteriskSettings(BaseModel):
     mode: Literal["chroot", "host"] = "chroot"
     root: Path = Path("/var/cache/siaga112/asterisk-root")
     # Folder (as Asterisk sees it) holding this instance's etc/, run/, spool/, log/, recordings/
-    instance_dir: str = "/var/lib/siaga112"
+    instance_dir: str = "/var/lib/siaga112/asterisk"
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
     carrier_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.2"])
@@ -85,6 +85,18 @@ class WebhookSettings(BaseModel):
     timeout_seconds: float = 10.0
     max_age_hours: float = 24.0
     workers: int = 2
+    # Pause before each retry, by retry number (the last one repeats until max_age_hours): at once,
+    # ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h. Each pause is spread by +/- ``jitter`` (a fraction).
+    retry_delays_seconds: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
+    )
+    jitter: float = 0.2
+    # After a rotation the previous signing secret stays valid (and is still signed with) this long.
+    secret_overlap_hours: float = 24.0
+    batch_size: int = 200  # messages one worker claims at once
+    concurrency: int = 100  # requests one worker keeps in flight
+    poll_seconds: float = 1.0  # longest sleep between claims when no NOTIFY wakes the worker
+    response_body_max: int = 2048  # bytes of a receiver's answer kept in the delivery log
 
 
 class UiSettings(BaseModel):

@@ -48,7 +48,10 @@ def _clean(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
     text = value.strip()
-    if len(text) > MAX_VALUE or text.lower() in _UNKNOWN:
+    if len(text) > MAX_VALUE:
+        log.warning("AGI variable of %d characters dropped: %.40r...", len(text), text)
+        return None
+    if text.lower() in _UNKNOWN:
         return None
     text = "".join(ch for ch in text if ch.isprintable())
     return text[:limit] or None
@@ -65,8 +68,9 @@ def parse_arrival(headers: Mapping[str, str], queue: str) -> Arrival:
         log.warning("AGI uniqueid=%s: recording name refused: %.80r", uniqueid, recording)
         recording = ""
     if uniqueid is None:
-        log.warning("AGI session without a usable agi_uniqueid (%.80r): answering defaults",
-                    raw_uniqueid)
+        log.warning(
+            "AGI session without a usable agi_uniqueid (%.80r): answering defaults", raw_uniqueid
+        )
         return Arrival(None, caller_raw, caller, None)
     dialled = _clean(headers.get("agi_dnid"), 32)
     if dialled is None:
@@ -109,20 +113,21 @@ def _quote(value: str) -> str:
 async def send_variables(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, variables: dict[str, str]
 ) -> None:
-    """Send every ``SET VARIABLE`` at once, then read Asterisk's replies (bounded)."""
+    """Send each ``SET VARIABLE`` and read Asterisk's reply (all bounded). One at a time:
+    Asterisk reads AGI commands through a buffered stream and polls the socket between them, so a
+    second command sent before the first reply would wait until more data arrives."""
     if not variables:
         return
-    commands = "".join(f"SET VARIABLE {name} {_quote(v)}\n" for name, v in variables.items())
-    writer.write(commands.encode())
-    await writer.drain()
 
     async def replies() -> None:
-        for _ in variables:
+        for name, value in variables.items():
+            writer.write(f"SET VARIABLE {name} {_quote(value)}\n".encode())
+            await writer.drain()
             line = await reader.readline()
-            if not line:
-                return
             while line.startswith(b"100"):  # "100 Trying..." precedes the real answer
                 line = await reader.readline()
+            if not line:
+                return
 
     try:
         await asyncio.wait_for(replies(), REPLY_SECONDS)
@@ -142,12 +147,13 @@ class IncomingRoute:
         # uniqueid -> recording name, for the AMI side (recording length after hangup)
         self.recordings = recordings if recordings is not None else {}
 
-    async def __call__(self, request: Any) -> None:
+    async def handle(self, request: Any) -> None:
+        """The route itself (registered as an ``async def``, as panoramisk needs)."""
         self.in_flight += 1
         self.idle.clear()
         try:
             await self._handle(request)
-        except Exception:  # noqa: BLE001 - the dialplan keeps its defaults whatever happens here
+        except Exception:
             log.exception("AGI incoming failed; the dialplan goes on with its defaults")
         finally:
             self.in_flight -= 1
@@ -169,5 +175,8 @@ class IncomingRoute:
         await send_variables(request.reader, request.writer, variables)
         log.info(
             "AGI incoming uniqueid=%s ticket=%s priority=%s caller=%s",
-            arrival.uniqueid, ticket or "-", priority, arrival.caller or "unknown",
+            arrival.uniqueid,
+            ticket or "-",
+            priority,
+            arrival.caller or "unknown",
         )

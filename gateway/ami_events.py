@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from core import phone
 from core.names import TRIAGE_USER_EVENT, CallEventKind, TalkResult
 from services.calls import CallFact
 
@@ -68,6 +69,11 @@ def _uniqueid(event: Event) -> str | None:
     return uniqueid
 
 
+def _caller(event: Event) -> str | None:
+    number = _get(event, "CallerIDNum")
+    return None if number is None or number.lower() in {"<unknown>", "unknown"} else number
+
+
 def calltaker_account(event: Event) -> str | None:
     """``ct1`` from ``Interface: PJSIP/ct1`` (or from MemberName / DestChannel)."""
     for name in ("Interface", "DestChannel", "MemberName"):
@@ -82,7 +88,9 @@ def calltaker_account(event: Event) -> str | None:
     return None
 
 
-def _fact(kind: CallEventKind, event: Event, now: datetime, data: dict[str, Any]) -> CallFact | None:
+def _fact(
+    kind: CallEventKind, event: Event, now: datetime, data: dict[str, Any]
+) -> CallFact | None:
     uniqueid = _uniqueid(event)
     if uniqueid is None:
         return None
@@ -102,7 +110,8 @@ def queue_caller_join(event: Event, now: datetime) -> CallFact | None:
             "queue": _get(event, "Queue"),
             "queue_position": _int(event, "Position"),
             "channel": _get(event, "Channel"),
-            "caller_number_raw": _get(event, "CallerIDNum"),
+            "caller_number_raw": _caller(event),
+            "caller_number": phone.normalise(_caller(event)),
         },
     )
 
@@ -216,6 +225,6 @@ def fact_from_event(event: Event, now: datetime) -> CallFact | None:
         return None
     try:
         return parser(event, now)
-    except Exception:  # noqa: BLE001 - an odd event must never stop the consumer
+    except Exception:
         log.exception("AMI %s could not be read, ignored", event.get("Event"))
         return None

@@ -79,8 +79,10 @@ class Spool:
         )
 
     def pending(self) -> bool:
-        return self._live_lines > 0 or bool(self.sealed_files()) or (
-            self.live_path.exists() and self.live_path.stat().st_size > 0
+        return (
+            self._live_lines > 0
+            or bool(self.sealed_files())
+            or (self.live_path.exists() and self.live_path.stat().st_size > 0)
         )
 
     async def replay(self, apply: Callable[[CallFact], Awaitable[None]]) -> int:

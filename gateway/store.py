@@ -14,6 +14,7 @@ import time
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.names import CallEventKind
 from gateway.spool import Spool
 from services.calls import CallFact, FactResult, apply_fact
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # After a database failure, facts go straight to the spool for this long.
 COOL_DOWN_SECONDS = 1.0
+# Longest pause between replay attempts while the database stays down.
+REPLAY_MAX_PAUSE = 5.0
 
 
 class FactStore:
@@ -28,6 +31,12 @@ class FactStore:
         self, sessionmaker: async_sessionmaker[AsyncSession], spool: Spool, bound_seconds: float
     ) -> None:
         self.sessionmaker = sessionmaker
+        # An arrival is one atomic statement (call, ticket, timeline, event) after the triage
+        # reads: it runs without BEGIN/COMMIT round trips, on the call path.
+        engine = sessionmaker.kw["bind"]
+        self._autocommit = async_sessionmaker(
+            bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         self.spool = spool
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
@@ -35,6 +44,9 @@ class FactStore:
 
     async def apply(self, fact: CallFact) -> FactResult:
         """Apply ``fact`` in its own transaction (no bound, raises on failure)."""
+        if fact.kind == CallEventKind.ARRIVED:
+            async with self._autocommit() as session:
+                return await apply_fact(session, fact)
         async with self.sessionmaker() as session, session.begin():
             return await apply_fact(session, fact)
 
@@ -45,10 +57,14 @@ class FactStore:
             return None
         try:
             result = await asyncio.wait_for(self.apply(fact), self.bound_seconds)
-        except Exception as exc:  # noqa: BLE001 - any database trouble: the fact must not be lost
+        except Exception as exc:
             self._down_until = time.monotonic() + COOL_DOWN_SECONDS
             if self.database_ok:
-                log.error("database unavailable (%s): spooling call facts", type(exc).__name__)
+                log.error(
+                    "database unavailable (%s: %.200s): spooling call facts",
+                    type(exc).__name__,
+                    exc,
+                )
             self.database_ok = False
             self._spool(fact)
             return None
@@ -89,9 +105,11 @@ class FactStore:
             try:
                 await self.replay_once()
                 delay = interval
-            except Exception as exc:  # noqa: BLE001 - keep trying until the database is back
-                log.warning("spool replay failed (%s), retrying in %.0f s", type(exc).__name__, delay)
-                delay = min(delay * 2, 30.0)
+            except Exception as exc:
+                log.warning(
+                    "spool replay failed (%s), retrying in %.0f s", type(exc).__name__, delay
+                )
+                delay = min(delay * 2, REPLAY_MAX_PAUSE)
             try:
                 await asyncio.wait_for(stopping.wait(), delay)
             except TimeoutError:

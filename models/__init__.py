@@ -7,7 +7,7 @@ from models.call import Call, CallEvent
 from models.dispatch import DeliveryAttempt, Dispatch, DispatchUpdate, OutboxMessage
 from models.people import User
 from models.ticket import Ticket
-from models.triage import CallerFlag
+from models.triage import CallerFlag, TriageSettings
 
 __all__ = [
     "Agency",
@@ -22,5 +22,6 @@ __all__ = [
     "DispatchUpdate",
     "OutboxMessage",
     "Ticket",
+    "TriageSettings",
     "User",
 ]

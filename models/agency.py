@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,3 +36,5 @@ class AgencySecret(Base):
     secret: Mapped[str] = mapped_column(String(128))  # base64, as Standard Webhooks "whsec_..."
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_agency_secrets_agency_id", "agency_id"),)

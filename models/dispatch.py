@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -24,10 +24,13 @@ class Dispatch(Timestamps, Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
     state: Mapped[str] = mapped_column(String(16), default=DispatchState.PENDING.value)
     dispatched_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)  # the centre's note to the agency
     acknowledged_at: Mapped[datetime | None]
+    en_route_at: Mapped[datetime | None]
     on_scene_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
     report: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="dispatches")
@@ -64,6 +67,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64))  # webhook-id, the idempotency key
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatches.id"))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     state: Mapped[str] = mapped_column(String(12), default=DeliveryState.PENDING.value)
@@ -72,11 +76,21 @@ class OutboxMessage(Base):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
+    # the retry window (max_age_hours) starts at created_at, or at the last redelivery
+    redelivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("message_id"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index(
+            "ix_outbox_open",
+            "next_attempt_at",
+            postgresql_where=text("state IN ('pending', 'delivering')"),
+        ),
+        Index("ix_outbox_dispatch_id", "dispatch_id"),
+        Index("ix_outbox_dead", "dead_at", "id", postgresql_where=text("state = 'dead'")),
     )
 
 

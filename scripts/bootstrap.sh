@@ -9,7 +9,7 @@ PY="${PYTHON:-python3}"
 need_debs=()
 for pair in debootstrap:/usr/sbin/debootstrap sip-tester:/usr/bin/sipp \
             postgresql:/usr/lib/postgresql espeak-ng:/usr/bin/espeak-ng sox:/usr/bin/sox \
-            iproute2:/usr/sbin/ip; do
+            iproute2:/usr/sbin/ip chromium:/usr/bin/chromium npm:/usr/bin/npm; do
   pkg="${pair%%:*}"; path="${pair#*:}"
   [ -e "$path" ] || need_debs+=("$pkg")
 done
@@ -30,6 +30,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q -e "$ROOT[dev]" 2>&1 | grep -v '^WARNING' || true
   "$VENV/bin/python" -c "import panoramisk, asyncpg, fastapi, sqlalchemy" 
   touch "$stamp"
+fi
+
+# The consoles' scripts, styles and fonts (Leaflet, fonts) come from npm at build time and are
+# served by Siaga112 itself: the centre's network needs no internet and no CDN.
+if [ ! -d "$ROOT/web/node_modules/leaflet" ] || \
+   [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
+  echo "siaga112: installing the consoles' npm packages"
+  (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 "$VENV/bin/python" -m ops.asterisk ensure-root

@@ -55,7 +55,9 @@ def issue_token(principal: Principal, secret: str, minutes: int) -> str:
 
 def read_token(token: str, secret: str) -> Principal:
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+        )
         return Principal(
             user_id=int(claims["sub"]),
             username=str(claims["usr"]),
@@ -64,4 +66,6 @@ def read_token(token: str, secret: str) -> Principal:
             sip_account=claims.get("sip"),
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
-        raise Unauthenticated("Token tidak valid atau kedaluwarsa / invalid or expired token") from exc
+        raise Unauthenticated(
+            "Token tidak valid atau kedaluwarsa / invalid or expired token"
+        ) from exc

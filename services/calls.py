@@ -1,10 +1,12 @@
 """Call facts become calls, tickets and the call timeline.
 
-Every fact the gateway learns about a call (its arrival over FastAGI, each AMI event, the recording on
-disk) is a ``CallFact`` keyed by the caller channel's Asterisk unique id. Applying a fact is an
-idempotent upsert that may come in any order and any number of times (a spool replay, an Asterisk
-retry, two sessions racing): times never move backwards, a known value is never replaced by a missing
-one, the outcome only moves forward, and each call gets exactly one ticket.
+Every fact the gateway learns about a call (its arrival over FastAGI, each AMI event, the
+recording on disk) is a ``CallFact`` keyed by the caller channel's Asterisk unique id. Applying a
+fact is an idempotent upsert that may come in any order and any number of times (a spool replay, an
+Asterisk retry, two sessions racing): times never move backwards, a known value is never replaced
+by a missing one, the outcome only moves forward, and each call gets exactly one ticket.
+
+The SQL is assembled from fixed column names (``POLICY``) only; values always go as parameters.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.names import CallDirection, CallEventKind, CallOutcome, StreamEvent, TalkResult, TicketState
+from core.names import (
+    CallDirection,
+    CallEventKind,
+    CallOutcome,
+    StreamEvent,
+    TalkResult,
+    TicketState,
+)
 from services import events, triage
 
 log = logging.getLogger(__name__)
@@ -90,7 +99,7 @@ _ORDER_SQL = "ARRAY[" + ",".join(f"'{o.value}'" for o in OUTCOME_ORDER) + "]::te
 
 @dataclass(frozen=True, slots=True)
 class CallFact:
-    """One thing learned about one call. ``data`` holds column values (see ``POLICY``) and extras."""
+    """One thing learned about one call; ``data`` holds column values (``POLICY``) and extras."""
 
     kind: str  # a CallEventKind
     uniqueid: str
@@ -146,6 +155,8 @@ def _values(fact: CallFact) -> dict[str, Any]:
             continue
         if name in LIMITS:
             value = str(value)[: LIMITS[name]]
+        elif name.endswith("_at") and isinstance(value, str):
+            value = datetime.fromisoformat(value)  # times come back from the spool as text
         values[name] = value
     time_column = TIME_COLUMN.get(CallEventKind(fact.kind))
     if time_column:
@@ -168,29 +179,55 @@ def _merge(name: str, kind: str) -> str:
 
 _OUTCOME_MERGE = (
     f"outcome = CASE WHEN array_position({_ORDER_SQL}, EXCLUDED.outcome::text) > "
-    f"array_position({_ORDER_SQL}, calls.outcome::text) THEN EXCLUDED.outcome ELSE calls.outcome END"
+    f"array_position({_ORDER_SQL}, calls.outcome::text) "
+    "THEN EXCLUDED.outcome ELSE calls.outcome END"
 )
 _RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
-_EVENT_CTE = (
-    "WITH ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
-    "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
-    "ON CONFLICT (uniqueid, kind, at) DO NOTHING) "
-)
-_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+_statements: dict[tuple[str, tuple[str, ...], bool], TextClause] = {}
 
 
-def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
+def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> TextClause:
+    """The statement for a fact of ``kind`` carrying ``columns``, built once and kept."""
     key = (kind, columns, may_create)
-    sql = _statements.get(key)
-    if sql is not None:
-        return sql
+    statement = _statements.get(key)
+    if statement is not None:
+        return statement
     if may_create:
-        names = ", ".join(("uniqueid", "direction", "outcome", "source", *columns))
-        params = ", ".join(f":{n}" for n in ("uniqueid", "direction", "outcome", "source", *columns))
-        merges = [_merge(c, kind) for c in columns] + [_OUTCOME_MERGE]
+        # One statement (one round trip on the call path): the timeline row, the call, its ticket
+        # when it has none yet (the ticket id is drawn first, so the call can refer to it), and
+        # the ticket.opened event (services.events' channel and payload shape).
+        names = ", ".join(("uniqueid", "direction", "outcome", "source", "ticket_id", *columns))
+        params = ", ".join(
+            [":uniqueid", ":direction", ":outcome", ":source", "(SELECT tid FROM ids)"]
+            + [f":{n}" for n in columns]
+        )
+        merges = [_merge(c, kind) for c in columns] + [
+            _OUTCOME_MERGE,
+            "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
+        ]
         sql = (
-            f"{_EVENT_CTE}INSERT INTO calls ({names}) VALUES ({params}) "
-            f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} {_RETURNING}"
+            "WITH ids AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM calls WHERE uniqueid = :uniqueid "  # noqa: S608
+            "AND ticket_id IS NOT NULL) THEN NULL "
+            "ELSE nextval(pg_get_serial_sequence('tickets', 'id')) END AS tid), "
+            "ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
+            "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
+            "ON CONFLICT (uniqueid, kind, at) DO NOTHING), "
+            f"c AS (INSERT INTO calls ({names}) VALUES ({params}) "
+            f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} {_RETURNING}), "
+            "t AS (INSERT INTO tickets (id, state, priority, caller_number, caller_number_raw, "
+            "triage_note, created_at, updated_at) "
+            "SELECT c.ticket_id, :state, COALESCE(c.queue_priority, :normal_priority), "
+            "c.caller_number, c.caller_number_raw, :note, :at, now() "
+            "FROM c JOIN ids ON c.ticket_id = ids.tid RETURNING id, priority, caller_number) "
+            "SELECT c.id, c.ticket_id, c.caller_number, c.caller_number_raw, c.queue_priority, "
+            "t.id IS NOT NULL AS opened, "
+            "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
+            "'event', CAST(:opened_event AS text), 'data', jsonb_build_object("
+            "'ticket_id', t.id, "
+            "'number', 'T' || lpad(t.id::text, greatest(6, length(t.id::text)), '0'), "
+            "'uniqueid', CAST(:uniqueid AS text), 'caller_number', t.caller_number, "
+            "'priority', t.priority))::text) END AS notified "
+            "FROM c LEFT JOIN t ON true"
         )
     else:
         # the same merge rules, written for a plain UPDATE of a known call
@@ -199,9 +236,9 @@ def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             f"outcome = CASE WHEN array_position({_ORDER_SQL}, CAST(:outcome AS text)) > "
             f"array_position({_ORDER_SQL}, outcome::text) THEN :outcome ELSE outcome END"
         )
-        sql = f"UPDATE calls SET {', '.join(sets)} WHERE uniqueid = :uniqueid {_RETURNING}"
-    _statements[key] = sql
-    return sql
+        sql = f"UPDATE calls SET {', '.join(sets)} WHERE uniqueid = :uniqueid {_RETURNING}"  # noqa: S608
+    statement = _statements[key] = text(sql)
+    return statement
 
 
 def _update_merge(name: str, kind: str) -> str:
@@ -217,12 +254,10 @@ def _update_merge(name: str, kind: str) -> str:
     return f"{name} = GREATEST({name}, :{name})"
 
 
-_OPEN_TICKET = text(
-    "WITH t AS (INSERT INTO tickets (state, priority, caller_number, caller_number_raw, "
-    "triage_note, created_at, updated_at) "
-    "VALUES (:state, :priority, :caller_number, :caller_number_raw, :note, :created_at, now()) "
-    "RETURNING id) "
-    "UPDATE calls SET ticket_id = t.id FROM t WHERE calls.id = :call_id RETURNING t.id"
+_ADD_EVENT = text(
+    "INSERT INTO call_events (uniqueid, kind, at, data) "
+    "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
+    "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
 )
 _FILL_TICKET_CALLER = text(
     "UPDATE tickets SET caller_number = COALESCE(caller_number, :caller_number), "
@@ -255,7 +290,13 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
         fact = CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)
     values = _values(fact)
     columns = tuple(sorted(values))
+    notes = "; ".join(decision.reasons) if decision and decision.reasons else None
     params: dict[str, Any] = {
+        "state": TicketState.NEW.value,
+        "normal_priority": triage.NORMAL_PRIORITY,
+        "note": notes,
+        "notify_channel": events.CHANNEL,
+        "opened_event": StreamEvent.TICKET_OPENED.value,
         "uniqueid": fact.uniqueid,
         "direction": CallDirection.INBOUND.value,
         "outcome": OUTCOME_OF.get(kind, CallOutcome.IN_PROGRESS).value,
@@ -266,50 +307,15 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
         **values,
     }
     row = (
-        await session.execute(text(_upsert_sql(kind.value, columns, fact.may_create)), params)
+        await session.execute(_upsert_sql(kind.value, columns, fact.may_create), params)
     ).one_or_none()
     if row is None:  # an update-only fact about a channel that is no known call
         return FactResult()
     if not fact.may_create:
-        await session.execute(
-            text(
-                "INSERT INTO call_events (uniqueid, kind, at, data) "
-                "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
-                "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
-            ),
-            params,
-        )
+        await session.execute(_ADD_EVENT, params)
     call_id, ticket_id = int(row.id), row.ticket_id
-    opened = False
-    if ticket_id is None and fact.may_create:
-        notes = "; ".join(decision.reasons) if decision and decision.reasons else None
-        ticket_id = (
-            await session.execute(
-                _OPEN_TICKET,
-                {
-                    "state": TicketState.NEW.value,
-                    "priority": row.queue_priority or triage.NORMAL_PRIORITY,
-                    "caller_number": row.caller_number,
-                    "caller_number_raw": row.caller_number_raw,
-                    "note": notes,
-                    "created_at": fact.at,
-                    "call_id": call_id,
-                },
-            )
-        ).scalar_one()
-        opened = True
-        await events.publish(
-            session,
-            StreamEvent.TICKET_OPENED,
-            {
-                "ticket_id": ticket_id,
-                "number": ticket_number(ticket_id),
-                "uniqueid": fact.uniqueid,
-                "caller_number": row.caller_number,
-                "priority": row.queue_priority or triage.NORMAL_PRIORITY,
-            },
-        )
-    elif ticket_id is not None and kind is CallEventKind.ARRIVED:
+    opened = bool(getattr(row, "opened", False))
+    if not opened and ticket_id is not None and kind is CallEventKind.ARRIVED:
         await session.execute(
             _FILL_TICKET_CALLER,
             {
@@ -323,7 +329,9 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
     return FactResult(call_id, ticket_id, opened, decision)
 
 
-async def _after(session: AsyncSession, kind: CallEventKind, fact: CallFact, ticket_id: int) -> None:
+async def _after(
+    session: AsyncSession, kind: CallEventKind, fact: CallFact, ticket_id: int
+) -> None:
     base = {"ticket_id": ticket_id, "number": ticket_number(ticket_id), "uniqueid": fact.uniqueid}
     if kind is CallEventKind.ANSWERED:
         await events.publish(

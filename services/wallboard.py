@@ -120,9 +120,7 @@ async def summary(session: AsyncSession, configured_accounts: list[str], zone: s
         await session.execute(
             select(
                 func.count(),
-                func.count().filter(
-                    Call.answered_at.is_not(None), wait <= ANSWER_TARGET_SECONDS
-                ),
+                func.count().filter(Call.answered_at.is_not(None), wait <= ANSWER_TARGET_SECONDS),
             ).where(offered_filter)
         )
     ).one()
@@ -131,9 +129,7 @@ async def summary(session: AsyncSession, configured_accounts: list[str], zone: s
             select(func.count())
             .select_from(Ticket)
             .where(Ticket.state.in_(OPEN_TICKET_STATES))
-            .where(
-                (Ticket.classification.is_(None)) | (Ticket.classification.not_in(NOT_ON_MAP))
-            )
+            .where((Ticket.classification.is_(None)) | (Ticket.classification.not_in(NOT_ON_MAP)))
         )
     ).scalar_one()
     return Summary(
@@ -157,8 +153,7 @@ async def map_items(session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
                 select(Ticket)
                 .where(Ticket.state.in_(OPEN_TICKET_STATES))
                 .where(
-                    (Ticket.classification.is_(None))
-                    | (Ticket.classification.not_in(NOT_ON_MAP))
+                    (Ticket.classification.is_(None)) | (Ticket.classification.not_in(NOT_ON_MAP))
                 )
                 .order_by(Ticket.priority.desc(), Ticket.id.desc())
                 .limit(MAP_LIMIT)

@@ -1,9 +1,32 @@
-"""Every router the API serves; each area adds its own line."""
+"""Every router the API serves. The UI's router comes last: it serves the consoles' pages."""
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from api.routers import (
+    agencies,
+    agency_portal,
+    auth,
+    dispatch,
+    meta,
+    recordings,
+    stream,
+    tickets,
+    ui,
+    users,
+    wallboard,
+)
 
-from api.routers import ui, wallboard  # noqa: E402
-
-ROUTERS += [wallboard.router, ui.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    users.router,
+    meta.router,
+    tickets.router,
+    tickets.audit_router,
+    recordings.router,
+    stream.router,
+    agencies.router,
+    dispatch.router,
+    agency_portal.router,
+    wallboard.router,
+    ui.router,
+]

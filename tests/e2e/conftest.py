@@ -5,7 +5,6 @@ and a plain AMI listener. Every test here is marked ``e2e``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import os
 import secrets
@@ -51,14 +50,17 @@ def unique_number() -> str:
 
 
 @pytest.fixture(scope="session")
-def e2e_settings(database_url: str) -> Settings:
+def e2e_settings(database_url: str) -> Iterator[Settings]:
     if shutil.which("sipp") is None:
         pytest.skip("SIPp is not installed (apt-get install sip-tester)")
+    if os.geteuid() != 0:
+        pytest.skip("the Asterisk chroot needs root")
     ct_ports = [_free_udp_port(), _free_udp_port()]
     rtp_base = 20000 + (os.getpid() % 50) * 400
-    return Settings(
+    state_dir = Path(tempfile.mkdtemp(prefix="siaga-e2e-state-"))
+    yield Settings(
         database_url=database_url,
-        state_dir=Path(tempfile.mkdtemp(prefix="siaga-e2e-state-")),
+        state_dir=state_dir,
         ami={"port": free_port(), "secret": secrets.token_urlsafe(24)},
         fastagi={"port": free_port()},
         api={"jwt_secret": secrets.token_urlsafe(32), "port": free_port()},
@@ -73,6 +75,8 @@ def e2e_settings(database_url: str) -> Settings:
             ],
         },
     )
+    if not os.environ.get("SIAGA_E2E_KEEP"):
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +94,10 @@ def asterisk(e2e_settings: Settings) -> Iterator[AsteriskInstance]:
 class GatewayProcess:
     """The real gateway (``python -m gateway``) as a child, started and stopped by tests."""
 
-    def __init__(self, settings: Settings, log_file: Path) -> None:
+    def __init__(self, settings: Settings, asterisk: AsteriskInstance) -> None:
         self.settings = settings
-        self.log_file = log_file
+        self.asterisk = asterisk
+        self.log_file = asterisk.log_dir / "gateway.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @staticmethod
@@ -100,18 +105,27 @@ class GatewayProcess:
         return (ROOT / "gateway" / "__main__.py").exists()
 
     def _listening(self) -> bool:
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(
-                (self.settings.fastagi.host, self.settings.fastagi.port), timeout=0.5
-            ),
-        ):
-            return True
-        return False
+        """Whether the FastAGI port is bound (asked of the kernel: connecting to it would open
+        an AGI session that says nothing)."""
+        out = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{self.settings.fastagi.port}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        return bool(out.strip())
+
+    def _ami_sessions(self) -> int:
+        """How many AMI sessions the gateway's account has open (ours included)."""
+        out = self.asterisk.cli("manager show connected")
+        return sum(
+            1 for line in out.splitlines() if line.split()[:1] == [self.settings.ami.username]
+        )
 
     def start(self, timeout: float = 30.0) -> None:
         if self.process is not None and self.process.poll() is None:
             return
+        sessions_before = self._ami_sessions()
         env = {**os.environ, **settings_env(self.settings)}
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
@@ -127,8 +141,7 @@ class GatewayProcess:
                 raise RuntimeError(
                     f"the gateway exited with {self.process.returncode}; see {self.log_file}"
                 )
-            if self._listening():
-                time.sleep(0.5)  # let the AMI side log in too
+            if self._listening() and self._ami_sessions() > sessions_before:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the gateway did not listen within {timeout} s; see {self.log_file}")
@@ -146,7 +159,7 @@ class GatewayProcess:
 
 @pytest.fixture(scope="session")
 def gateway_process(e2e_settings: Settings, asterisk: AsteriskInstance) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(e2e_settings, asterisk.log_dir / "gateway.log")
+    gateway = GatewayProcess(e2e_settings, asterisk)
     yield gateway
     gateway.stop()
 

@@ -3,11 +3,14 @@ queued to a call taker, and has exactly one ticket, whatever the gateway does.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.names import CallOutcome
+from core.settings import Settings
 from models.call import Call
 from models.ticket import Ticket
 from ops.asterisk import AsteriskInstance
@@ -189,11 +192,31 @@ async def test_twenty_calls_at_once_are_each_answered_and_recorded_by_asterisk_a
 
     assert result.ok, result.stderr
     assert sorted(s["agi_callerid"] for s in agi_stub.sessions) == sorted(numbers)
-    rows = await eventually(
-        lambda: [r for r in cdr_rows(asterisk) if r["src"] in numbers and r["dstchannel"]]
-    )
-    answered = {r["uniqueid"]: r for r in rows if r["disposition"] == "ANSWERED"}
-    assert len(answered) == 20
-    assert len({r["userfield"] for r in answered.values()}) == 20
-    for row in answered.values():
+
+    def answered() -> dict[str, dict[str, str]] | None:
+        rows = {
+            r["uniqueid"]: r
+            for r in cdr_rows(asterisk)
+            if r["src"] in numbers and r["disposition"] == "ANSWERED" and r["dstchannel"]
+        }
+        return rows if len(rows) == 20 else None
+
+    calls = await eventually(answered)
+    assert len({r["userfield"] for r in calls.values()}) == 20
+    for row in calls.values():
         assert (asterisk.recordings / row["userfield"]).stat().st_size > ONE_SECOND_OF_AUDIO
+
+
+async def test_a_fastagi_connection_that_says_nothing_does_not_stop_the_gateway(
+    gateway: GatewayProcess, sipp: SippRunner, engine: AsyncEngine, e2e_settings: Settings
+) -> None:
+    # a port probe or a half-open session: connect, send nothing, close
+    _, writer = await asyncio.open_connection(e2e_settings.fastagi.host, e2e_settings.fastagi.port)
+    writer.close()
+    number = unique_number()
+
+    result = await sipp.call([number])
+
+    assert result.ok, result.stderr
+    call = (await eventually(lambda: _ended(engine, [number], 1)))[0]
+    assert call.ticket_id is not None

@@ -22,14 +22,13 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
-from core.categories import AGENCY_SEEDS
 from core.names import Role
 from core.settings import AmiSettings, ApiSettings, Settings, UiSettings
 from models import Agency, User
+from services import agencies
 from services.auth import hash_password
 from tests.conftest import free_port
 
@@ -108,14 +107,9 @@ class Person:
 
 
 async def ensure_agencies(engine: AsyncEngine) -> dict[str, int]:
-    """The regency's agencies (as seeded), with their ids by code."""
+    """The regency's agencies (as the agencies service seeds them), with their ids by code."""
     async with AsyncSession(engine) as session:
-        for seed in AGENCY_SEEDS:
-            await session.execute(
-                insert(Agency)
-                .values(code=seed.code, name=seed.name, categories=list(seed.categories), active=True)
-                .on_conflict_do_nothing(index_elements=["code"])
-            )
+        await agencies.seed(session)
         await session.commit()
         rows = await session.execute(select(Agency.code, Agency.id))
         return {code: agency_id for code, agency_id in rows.all()}

@@ -19,6 +19,7 @@ export const paths = {
   transition: (id) => `/tickets/${id}/transition`,
   suggested: (id) => `/tickets/${id}/suggested-agencies`,
   dispatch: (id) => `/tickets/${id}/dispatches`,
+  dispatches: (id) => `/tickets/${id}/dispatches`,
   recording: (callId) => `/recordings/${callId}`,
   callerHistory: (number) => `/callers/${encodeURIComponent(number)}/history`,
   callbacks: '/callbacks',

@@ -81,7 +81,7 @@ function showLogin(view) {
 function showRefused(view, who) {
   const home = HOME[who.role];
   mount(
-    topbar({ view, config, onLanguage: render }),
+    topbar({ view, config, onLanguage: render, live: false }),
     h('main', { class: 'login-page' },
       h('section', { class: 'login-card refused', role: 'alert', 'data-testid': 'refused' },
         h('h1', {}, t('refused.title')),

@@ -6,7 +6,7 @@ import { principal, setToken } from './api.js';
 
 let clockTimer;
 
-export function topbar({ view, config, extra = [], onLanguage }) {
+export function topbar({ view, config, extra = [], onLanguage, live = true }) {
   const who = principal();
   const clockEl = h('span', { class: 'clock', 'data-testid': 'clock' });
   const tick = () => { clockEl.textContent = `${clock()} ${t('tz')}`; };
@@ -18,7 +18,7 @@ export function topbar({ view, config, extra = [], onLanguage }) {
     h('div', { class: 'view-name' }, t(`view.${view}`)),
     h('div', { class: 'topbar-extra' }, extra),
     h('div', { class: 'topbar-right' },
-      who ? h('span', { class: 'live', id: 'live', 'data-testid': 'live' }, t('stream.down')) : null,
+      who && live ? h('span', { class: 'live', id: 'live', 'data-testid': 'live' }, t('stream.down')) : null,
       clockEl,
       h('button', { class: 'btn-ghost', type: 'button', onclick: () => { toggleLanguage(); onLanguage(); }, title: t('lang.switch') }, t('lang.switch')),
       who ? h('span', { class: 'user' }, who.username, h('small', {}, t(`role.${who.role}`))) : null,

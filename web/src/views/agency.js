@@ -1,9 +1,10 @@
 // The agency's view, for agencies without a system of their own: made for a phone in the field.
 import { h, clear, toast } from '../dom.js';
 import { t } from '../i18n.js';
-import { ago, dateTime } from '../time.js';
+import { ago, dateTime, timeOf } from '../time.js';
 import * as api from '../api.js';
 import { mount, setLive, topbar } from '../shell.js';
+import { connect } from '../stream.js';
 import { categoryColour, categoryName, dispatchChip, loadCategories } from './common.js';
 
 const OFFICER_KEY = 'siaga112.officer';
@@ -11,7 +12,7 @@ const OFFICER_KEY = 'siaga112.officer';
 const NEXT = {
   pending: ['acknowledge'],
   acknowledged: ['en_route', 'on_scene'],
-  en_route: ['on_scene'],
+  en_route: ['on_scene', 'resolved'],
   on_scene: ['resolved'],
   resolved: ['close'],
 };
@@ -26,6 +27,8 @@ export async function show(context) {
   layout();
   await refresh();
   clearInterval(pollTimer);
+  // the stream brings this agency's own dispatch updates; polling catches new dispatches too
+  connect(() => { if (!state.busy) refresh(); }, () => {});
   pollTimer = setInterval(() => { if (!state.busy) refresh(); }, 10000);
 }
 
@@ -108,7 +111,7 @@ function card(d) {
       dispatchChip(d.state),
     ),
     h('p', { class: 'dc-location' }, [tk.location_text, tk.desa, tk.kecamatan].filter(Boolean).join(', ') || '—'),
-    coords ? h('p', { class: 'mono muted small' }, coords) : null,
+    coords ? h('p', { class: 'mono muted small' }, coords, h('a', { class: 'geo-link', href: `geo:${tk.latitude},${tk.longitude}` }, t('agency.navigate'))) : null,
     tk.description ? h('p', { class: 'dc-desc' }, tk.description) : null,
     h('dl', { class: 'facts' },
       tk.victims ? [h('dt', {}, t('agency.victims')), h('dd', {}, `${t(`victims.${tk.victims}`)}${tk.victims_count ? ` (${tk.victims_count})` : ''}`)] : null,
@@ -118,8 +121,14 @@ function card(d) {
     ),
     steps.length && steps[0] !== 'acknowledge' && steps[0] !== 'close' ? note : null,
     actions,
-    h('p', { class: 'muted small position', 'data-testid': 'position' }),
+    h('p', { class: 'muted small position', 'data-testid': 'position' }, lastPosition(d)),
   );
+}
+
+function lastPosition(d) {
+  const last = [...(d.updates || [])].reverse().find((u) => u.latitude != null && u.longitude != null);
+  if (!last) return '';
+  return `${t('agency.position', { lat: Number(last.latitude).toFixed(5), lon: Number(last.longitude).toFixed(5) })} · ${t(`dstate.${last.state}`)} ${timeOf(last.at)}`;
 }
 
 function position() {

@@ -40,12 +40,12 @@ function me() {
 function layout() {
   const waiting = h('span', { class: 'chip chip-waiting', id: 'waiting', 'data-testid': 'waiting' }, '');
   mount(
-    topbar({ view: 'console', config: ctx.config, extra: [waiting], onLanguage: () => { layout(); renderLists(); } }),
+    topbar({ view: 'console', config: ctx.config, extra: [waiting], onLanguage: relayout }),
     h('main', { class: 'console' },
       h('aside', { class: 'pane queue-pane' },
         h('div', { class: 'tabs', role: 'tablist' },
-          h('button', { class: `tab ${state.tab === 'mine' ? 'active' : ''}`, role: 'tab', type: 'button', onclick: () => { state.tab = 'mine'; layout(); renderLists(); } }, t('queue.mine')),
-          h('button', { class: `tab ${state.tab === 'callbacks' ? 'active' : ''}`, role: 'tab', type: 'button', 'data-testid': 'tab-callbacks', onclick: () => { state.tab = 'callbacks'; layout(); renderLists(); } }, t('queue.callbacks')),
+          h('button', { class: `tab ${state.tab === 'mine' ? 'active' : ''}`, role: 'tab', type: 'button', dataset: { tab: 'mine' }, onclick: () => switchTab('mine') }, t('queue.mine')),
+          h('button', { class: `tab ${state.tab === 'callbacks' ? 'active' : ''}`, role: 'tab', type: 'button', 'data-testid': 'tab-callbacks', dataset: { tab: 'callbacks' }, onclick: () => switchTab('callbacks') }, t('queue.callbacks')),
         ),
         h('div', { id: 'list', class: 'list' }),
       ),
@@ -58,20 +58,38 @@ function layout() {
     ),
   );
   renderTicket();
+  renderContext();
   renderWaiting();
+}
+
+async function relayout() {
+  if (state.dirty) await save({ quiet: true });
+  layout();
+  renderLists();
+}
+
+function switchTab(tab) {
+  state.tab = tab;
+  document.querySelectorAll('.tabs .tab').forEach((el) => el.classList.toggle('active', el.dataset.tab === tab));
+  renderLists();
 }
 
 // ---- live events -------------------------------------------------------------------------------
 
 function onEvent(name, data) {
   const who = me();
-  if (name === 'call.answered' && who?.sip && data.calltaker === who.sip && data.ticket_id) {
+  if (name === 'call.answered' && who?.sip && account(data.calltaker) === who.sip && data.ticket_id) {
     openTicket(data.ticket_id, { fromCall: true });
   } else if ((name === 'ticket.updated' || name === 'dispatch.updated') && state.ticket && Number(data.ticket_id ?? data.id) === state.ticket.id) {
     if (!state.dirty) openTicket(state.ticket.id, { quiet: true });
   }
   if (name.startsWith('ticket.') || name.startsWith('call.')) refreshLists();
   if (name.startsWith('call.') || name === 'queue.updated') refreshWaiting(name === 'queue.updated' ? data : null);
+}
+
+/** "PJSIP/ct1-0000002a" or "ct1" -> "ct1": the call taker's SIP account. */
+function account(value) {
+  return String(value || '').replace(/^(PJSIP|SIP|IAX2)\//i, '').replace(/-[0-9a-f]{8}$/i, '');
 }
 
 async function refreshWaiting(live) {
@@ -137,7 +155,7 @@ function number(tk) {
 async function openTicket(id, { fromCall = false, quiet = false } = {}) {
   if (state.dirty && state.ticket && state.ticket.id !== Number(id)) await save({ quiet: true });
   try {
-    state.ticket = await api.get(api.paths.ticket(id));
+    state.ticket = await loadTicket(id);
   } catch (err) {
     toast(err.message || t('error.generic'), 'error');
     return;
@@ -154,6 +172,16 @@ async function openTicket(id, { fromCall = false, quiet = false } = {}) {
     document.getElementById('ticket')?.classList.add('flash');
     document.getElementById('f-reporter_name')?.focus();
   }
+}
+
+/** The ticket's full view, with its dispatches and their delivery state. */
+export async function loadTicket(id) {
+  const [ticket, dispatches] = await Promise.all([
+    api.get(api.paths.ticket(id)),
+    api.get(api.paths.dispatches(id)).catch(() => null),
+  ]);
+  if (Array.isArray(dispatches)) ticket.dispatches = dispatches;
+  return ticket;
 }
 
 function renderTicket() {
@@ -185,7 +213,7 @@ function renderTicket() {
     ),
     classBar(tk),
     ticketForm(tk),
-    dispatchBox(tk),
+    ...dispatchBox(tk),
   );
 }
 
@@ -219,23 +247,19 @@ function ticketForm(tk) {
   const priority = h('select', {}, PRIORITIES.map((p) => h('option', { value: String(p), selected: Number(tk.priority) === p }, t(`priority.${p}`))));
   if (!PRIORITIES.includes(Number(tk.priority)) && tk.priority != null) priority.append(h('option', { value: String(tk.priority), selected: true }, String(tk.priority)));
   const form = h('form', { class: 'ticket-form', id: 'ticket-form', onsubmit: (e) => { e.preventDefault(); save(); } },
-    field('reporter_name', t('field.reporter_name'), h('input', { value: val('reporter_name'), autocomplete: 'off' })),
-    field('callback_number', t('field.callback_number'), h('input', { value: val('callback_number') || val('caller_number'), type: 'tel', autocomplete: 'off' })),
-    field('location_text', t('field.location_text'), h('textarea', { rows: 2, placeholder: t('field.location_hint') }, val('location_text')), 'span-2'),
-    field('kecamatan', t('field.kecamatan'), h('input', { value: val('kecamatan'), autocomplete: 'off' })),
-    field('desa', t('field.desa'), h('input', { value: val('desa'), autocomplete: 'off' })),
-    field('latitude', t('field.latitude'), h('input', { value: val('latitude'), inputmode: 'decimal', placeholder: '-3.39' }), 'narrow'),
-    field('longitude', t('field.longitude'), h('input', { value: val('longitude'), inputmode: 'decimal', placeholder: '104.83' }), 'narrow'),
-    h('div', { class: 'field' }, h('span', { class: 'label' }, t('field.victims')), victims),
-    field('victims_count', t('field.victims_count'), h('input', { value: val('victims_count'), type: 'number', min: 0, max: 10000 }), 'narrow'),
-    field('access_route', t('field.access_route'), h('input', { value: val('access_route'), autocomplete: 'off' }), 'span-2'),
-    field('category', t('field.category'), category),
-    field('priority', t('field.priority'), priority),
-    field('description', t('field.description'), h('textarea', { rows: 3 }, val('description')), 'span-2'),
-    h('div', { class: 'form-actions span-2' },
-      h('span', { class: 'save-state', id: 'save-state' }),
-      h('button', { class: 'btn', type: 'submit', 'data-testid': 'save' }, h('kbd', {}, 'Ctrl+S'), t('action.save')),
-    ),
+    field('reporter_name', t('field.reporter_name'), h('input', { value: val('reporter_name'), autocomplete: 'off' }), 's2'),
+    field('callback_number', t('field.callback_number'), h('input', { value: val('callback_number') || val('caller_number'), type: 'tel', autocomplete: 'off' }), 's2'),
+    field('category', t('field.category'), category, 's2'),
+    field('location_text', t('field.location_text'), h('textarea', { rows: 2, placeholder: t('field.location_hint') }, val('location_text')), 's4'),
+    field('priority', t('field.priority'), priority, 's2'),
+    field('kecamatan', t('field.kecamatan'), h('input', { value: val('kecamatan'), autocomplete: 'off' }), 's2'),
+    field('desa', t('field.desa'), h('input', { value: val('desa'), autocomplete: 'off' }), 's2'),
+    field('latitude', t('field.latitude'), h('input', { value: val('latitude'), inputmode: 'decimal', placeholder: '-3.39' }), 's1'),
+    field('longitude', t('field.longitude'), h('input', { value: val('longitude'), inputmode: 'decimal', placeholder: '104.83' }), 's1'),
+    h('div', { class: 'field s3' }, h('span', { class: 'label' }, t('field.victims')), victims),
+    field('victims_count', t('field.victims_count'), h('input', { value: val('victims_count'), type: 'number', min: 0, max: 10000 }), 's1'),
+    field('access_route', t('field.access_route'), h('input', { value: val('access_route'), autocomplete: 'off' }), 's2'),
+    field('description', t('field.description'), h('textarea', { rows: 2 }, val('description')), 's6'),
   );
   setTimeout(syncVictims, 0);
   return form;
@@ -316,16 +340,21 @@ async function classify(classification) {
 // ---- dispatch ----------------------------------------------------------------------------------
 
 function dispatchBox(tk) {
-  return h('section', { class: 'dispatch-box', 'aria-label': t('dispatch.title') },
-    h('div', { class: 'dispatch-head' }, h('h3', {}, t('dispatch.suggested'))),
-    h('div', { class: 'agency-chips', id: 'agency-chips' }),
-    h('div', { class: 'dispatch-actions' },
-      h('span', { class: 'muted', id: 'dispatch-note' }),
-      h('button', { class: 'btn btn-primary btn-big', type: 'button', 'data-testid': 'dispatch', onclick: doDispatch }, h('kbd', {}, 'Ctrl+Enter'), t('action.dispatch')),
+  return [
+    h('section', { class: 'dispatch-bar', 'aria-label': t('dispatch.title') },
+      h('div', { class: 'dispatch-agencies' },
+        h('span', { class: 'label' }, t('dispatch.suggested')),
+        h('div', { class: 'agency-chips', id: 'agency-chips' }),
+        h('div', { class: 'dispatch-list', id: 'dispatch-list' }),
+      ),
+      h('div', { class: 'dispatch-buttons' },
+        h('span', { class: 'save-state', id: 'save-state' }),
+        h('button', { class: 'btn btn-big', type: 'button', 'data-testid': 'save', onclick: () => save() }, h('kbd', {}, 'Ctrl+S'), t('action.save')),
+        h('button', { class: 'btn btn-primary btn-big', type: 'button', 'data-testid': 'dispatch', onclick: doDispatch }, h('kbd', {}, 'Ctrl+Enter'), t('action.dispatch')),
+      ),
+      (tk && renderSuggestionsLater()),
     ),
-    h('div', { class: 'dispatch-list', id: 'dispatch-list' }),
-    (tk && renderSuggestionsLater()),
-  );
+  ];
 }
 
 function renderSuggestionsLater() {
@@ -333,20 +362,30 @@ function renderSuggestionsLater() {
   return null;
 }
 
-async function suggestedAgencies(tk, category) {
-  // Prefer the server's suggestion for the saved category; otherwise use the categories list.
+/** Agencies for the chosen category: [{id, code, name, suggested, dispatched}], suggested first. */
+async function agencyChoices(tk, category) {
   if (tk.category === category) {
+    // the server's suggestion for the saved category
     try {
-      const result = api.items(await api.get(api.paths.suggested(tk.id)));
+      const result = api.items(await api.get(api.paths.suggested(tk.id)))
+        .map((x) => (x.agency ? { ...x.agency, suggested: x.suggested, dispatched: x.dispatched } : x));
       if (result.length) return result;
-    } catch { /* fall back */ }
+    } catch { /* fall back to the categories list */ }
   }
   if (!state.agencies.length) {
     try { state.agencies = api.items(await api.get(api.paths.agencies)); } catch { state.agencies = []; }
   }
-  const cat = state.categories.find((c) => c.code === category);
-  const codes = cat?.agencies || [];
-  return state.agencies.filter((a) => codes.includes(a.code) || (a.categories || []).includes(category));
+  const codes = state.categories.find((c) => c.code === category)?.agencies || [];
+  return state.agencies.filter((a) => a.active !== false)
+    .map((a) => ({ ...a, suggested: codes.includes(a.code) || (a.categories || []).includes(category) }))
+    .sort((a, b) => Number(b.suggested) - Number(a.suggested));
+}
+
+function agencyChip(a, checked) {
+  return h('label', { class: 'agency-chip', title: a.name },
+    h('input', { type: 'checkbox', value: String(a.id), checked, 'data-code': a.code }),
+    h('span', { class: 'ac-code' }, (a.code || '').toUpperCase()),
+    h('span', { class: 'ac-name' }, a.name));
 }
 
 async function renderSuggestions() {
@@ -355,17 +394,16 @@ async function renderSuggestions() {
   if (!tk || !box) return;
   const category = document.getElementById('f-category')?.value || tk.category;
   const already = new Set((tk.dispatches || []).map((d) => Number(d.agency_id)));
-  const agencies = category ? await suggestedAgencies(tk, category) : [];
+  const choices = (category ? await agencyChoices(tk, category) : [])
+    .filter((a) => !a.dispatched && !already.has(Number(a.id)));
   clear(box);
-  if (!agencies.length) box.append(h('p', { class: 'muted' }, t('dispatch.none')));
-  for (const a of agencies) {
-    const sent = already.has(Number(a.id));
-    box.append(h('label', { class: `agency-chip ${sent ? 'sent' : ''}` },
-      h('input', { type: 'checkbox', value: String(a.id), checked: !sent, disabled: sent, 'data-code': a.code }),
-      h('span', { class: 'ac-code' }, (a.code || '').toUpperCase()),
-      h('span', { class: 'ac-name' }, a.name),
-      sent ? h('span', { class: 'chip chip-ok' }, t('dispatch.sent')) : null,
-    ));
+  const suggested = choices.filter((a) => a.suggested !== false);
+  const others = choices.filter((a) => a.suggested === false);
+  if (!suggested.length && !(tk.dispatches || []).length) box.append(h('span', { class: 'muted' }, t('dispatch.none')));
+  for (const a of suggested) box.append(agencyChip(a, true));
+  if (others.length) {
+    const more = h('div', { class: 'more-agencies', hidden: true }, others.map((a) => agencyChip(a, false)));
+    box.append(h('button', { class: 'btn-ghost', type: 'button', 'data-testid': 'more-agencies', onclick: (e) => { more.hidden = !more.hidden; e.currentTarget.remove(); } }, t('dispatch.more')), more);
   }
   renderDispatches();
 }
@@ -376,10 +414,11 @@ function renderDispatches() {
   if (!list || !tk) return;
   clear(list);
   for (const d of tk.dispatches || []) {
-    list.append(h('div', { class: 'dispatch-row', 'data-testid': 'dispatch-row' },
-      h('strong', {}, d.agency_name || d.agency_code || `#${d.agency_id}`),
+    document.querySelector(`#agency-chips input[value="${d.agency_id}"]`)?.closest('label')?.remove();
+    list.append(h('div', { class: 'dispatch-row', 'data-testid': 'dispatch-row', title: d.agency_name || '' },
+      h('strong', { class: 'ac-code' }, String(d.agency_code || d.agency_name || `#${d.agency_id}`).toUpperCase()),
       h('span', { class: `chip dstate-${d.state}` }, t(`dstate.${d.state}`)),
-      d.delivery_state ? h('span', { class: 'muted' }, d.delivery_state) : null,
+      d.delivery_state ? h('span', { class: `delivery delivery-${d.delivery_state}` }, t(`delivery.${d.delivery_state}`)) : null,
     ));
   }
 }
@@ -438,19 +477,24 @@ async function renderHistory(tk) {
     clear(box).append(h('p', { class: 'muted' }, t('ticket.unknown_number')));
     return;
   }
-  let history;
+  let history = null;
   try {
     history = await api.get(api.paths.callerHistory(numberValue));
-  } catch {
-    clear(box).append(h('p', { class: 'muted' }, '—'));
-    return;
-  }
-  const previous = api.items(history.tickets ?? history.calls ?? history).filter((x) => Number(x.id ?? x.ticket_id) !== tk.id);
+  } catch { /* the ticket's own summary below */ }
   clear(box);
-  const flags = history.flags || (history.flag ? [history.flag] : []);
+  const summary = tk.caller_history;
+  const flags = history?.flags || summary?.flags || [];
   for (const f of flags) box.append(h('p', { class: 'flag' }, t('history.flag', { kind: f.kind || f.reason || '' })));
+  if (summary && summary.total != null) {
+    box.append(h('p', { class: summary.total ? 'flag-soft' : 'muted' }, t('history.recent', { n: summary.total, h: summary.window_hours || 24 })));
+    const counts = Object.entries(summary.by_classification || {});
+    if (counts.length) {
+      box.append(h('div', { class: 'hist-row' }, counts.map(([c, n]) => h('span', { class: `chip class-chip class-${c}` }, `${c === 'unclassified' ? '?' : t(`class.${c}`)} ${n}`))));
+    }
+  }
+  const previous = history ? api.items(history.tickets ?? history.calls ?? history).filter((x) => Number(x.id ?? x.ticket_id) !== tk.id) : [];
   if (!previous.length) {
-    box.append(h('p', { class: 'muted' }, t('history.empty')));
+    if (!summary?.total) box.append(h('p', { class: 'muted' }, t('history.empty')));
     return;
   }
   box.append(h('p', { class: 'muted' }, t('history.calls', { n: previous.length })));

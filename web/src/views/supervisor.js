@@ -136,7 +136,7 @@ function renderWallboard() {
       h('div', { class: 'tile-label' }, t('wb.calltakers')),
       h('div', { class: 'ct-row' },
         h('div', { class: 'ct free' }, h('span', { class: 'mono' }, ct.free ?? '—'), t('wb.free')),
-        h('div', { class: 'ct oncall' }, h('span', { class: 'mono' }, ct.on_call ?? '—'), t('wb.oncall')),
+        h('div', { class: 'ct oncall', title: (ct.on_call_accounts || []).join(', ') }, h('span', { class: 'mono' }, ct.on_call ?? '—'), t('wb.oncall')),
         h('div', { class: 'ct paused' }, h('span', { class: 'mono' }, ct.paused ?? '—'), t('wb.paused')),
       )),
     tile('wb.within10', pct, shareCls, s.offered_today != null ? t('wb.offered', { n: s.offered_today }) : null, 'wb-within'),
@@ -150,7 +150,7 @@ function ticketIcon(tk) {
   const colour = categoryColour(tk.category);
   return L.divIcon({
     className: 'marker-wrap',
-    html: `<div class="marker-ticket state-${tk.state}" data-ticket-id="${tk.id}" style="--c:${colour}"><span>${tk.number || tk.id}</span></div>`,
+    html: `<div class="marker-ticket state-${tk.state}${state.selected?.id === tk.id ? ' selected' : ''}" data-ticket-id="${tk.id}" style="--c:${colour}"><span>${tk.number || tk.id}</span></div>`,
     iconSize: [88, 30],
     iconAnchor: [44, 30],
   });
@@ -189,6 +189,7 @@ function renderMarkers() {
     points.push([u.latitude, u.longitude]);
   }
   if (!fitted && points.length) {
+    map.invalidateSize();
     map.fitBounds(points, { padding: [60, 60], maxZoom: 15 });
     fitted = true;
   }
@@ -232,19 +233,25 @@ function renderSide() {
 
 async function openTicket(id) {
   try {
-    state.selected = await api.get(api.paths.ticket(id));
+    const [ticket, dispatches] = await Promise.all([
+      api.get(api.paths.ticket(id)),
+      api.get(api.paths.dispatches(id)).catch(() => null),
+    ]);
+    if (Array.isArray(dispatches)) ticket.dispatches = dispatches;
+    state.selected = ticket;
   } catch (err) {
     toast(err.message || t('error.generic'), 'error');
     return;
   }
   renderSide();
+  renderMarkers();
 }
 
 function ticketPanel(tk) {
   const timeline = h('div', { 'data-testid': 'timeline' });
   renderTimeline(timeline, tk);
   return h('div', { class: 'ticket-panel', 'data-testid': 'ticket-panel' },
-    h('button', { class: 'btn-ghost back', type: 'button', onclick: () => { state.selected = null; renderSide(); } }, '← ', t('side.open')),
+    h('button', { class: 'btn-ghost back', type: 'button', onclick: () => { state.selected = null; renderSide(); renderMarkers(); } }, '← ', t('side.open')),
     h('div', { class: 'tp-head' },
       h('span', { class: 'th-number mono' }, tk.number || tk.id), stateChip(tk.state)),
     h('div', { class: 'tp-cat', style: `--c:${categoryColour(tk.category)}` }, categoryName(state.categories, tk.category) || t('cat.unknown')),

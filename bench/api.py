@@ -1,0 +1,296 @@
+"""Benchmark 4: the tickets API with 1,000,000 tickets in PostgreSQL.
+
+The tickets are generated in SQL (``generate_series``; the table's secondary indexes are dropped
+for the load and rebuilt from their own definitions, so the schema ends as migrated). Then:
+
+- HTTP: the API (``uvicorn api.app:create_app``, its own process) is asked for the ticket list and
+  a free-text search, one request at a time from a client in this process; p50/p99. The routes are
+  found in the app itself (``GET .../tickets`` and its free-text parameter); if the app serves no
+  such route yet, that is reported and only the database part below is measured.
+- Database: the queries a keyset-paginated list and a free-text search need, on the same table.
+- Creation: tickets opened the way the system opens them (``services.calls.apply_fact`` for an
+  arriving call), 20 at a time, at 1,000,000 rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bench.common import ROOT, free_port, summary_ms
+from bench.fastagi import PY
+from core.categories import CATEGORIES
+from core.db import make_sessionmaker
+from core.names import CallEventKind, Role, TicketState
+from core.timeutil import utcnow
+from services.auth import Principal, issue_token
+from services.calls import CallFact, apply_fact
+
+STATES = [s.value for s in TicketState]
+CATS = [c.code for c in CATEGORIES]
+KECAMATAN = [
+    "Baturaja Timur",
+    "Baturaja Barat",
+    "Lengkiti",
+    "Sosoh Buay Rayap",
+    "Pengandonan",
+    "Semidang Aji",
+    "Ulu Ogan",
+    "Muara Jaya",
+    "Peninjauan",
+    "Lubuk Batang",
+]
+WORDS = [
+    "kebakaran rumah warga",
+    "kecelakaan sepeda motor",
+    "banjir setinggi lutut",
+    "pohon tumbang menutup jalan",
+    "orang pingsan di pasar",
+    "pencurian sepeda motor",
+    "tawuran pelajar",
+    "ular masuk rumah",
+    "longsor di tebing",
+    "anak hilang",
+]
+
+
+def _arr(values: list[str]) -> str:
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+LOAD = f"""
+INSERT INTO tickets (state, classification, category, priority, caller_number, caller_number_raw,
+    reporter_name, location_text, kecamatan, description, created_at, updated_at)
+SELECT ({_arr(STATES)})[1 + g % {len(STATES)}],
+       CASE WHEN g % 5 = 0 THEN 'prank' ELSE 'emergency' END,
+       ({_arr(CATS)})[1 + g % {len(CATS)}],
+       1 + g % 9,
+       '+62812' || lpad((g % 5000000)::text, 8, '0'),
+       '0812' || lpad((g % 5000000)::text, 8, '0'),
+       'Pelapor ' || (g % 997)::text || ' warga' || (g % 100003)::text,
+       'Jalan ' || (g % 400)::text || ' RT ' || (g % 20)::text,
+       ({_arr(KECAMATAN)})[1 + g % {len(KECAMATAN)}],
+       ({_arr(WORDS)})[1 + g % {len(WORDS)}] || ', '
+           || ({_arr(WORDS)})[1 + (g / 10) % {len(WORDS)}],
+       now() - make_interval(mins => (:n - g)),
+       now() - make_interval(mins => (:n - g))
+FROM generate_series(1, :n) g
+"""  # noqa: S608 - built from the fixed lists above only
+
+DB_QUERIES = {
+    "list newest 50 (keyset first page)": "SELECT id, state, priority, caller_number, created_at FROM tickets "
+    "ORDER BY id DESC LIMIT 50",
+    "list next page (keyset, id < :mid)": "SELECT id, state, priority, caller_number, created_at FROM tickets WHERE id < :mid "
+    "ORDER BY id DESC LIMIT 50",
+    "list state=new, newest 50": "SELECT id FROM tickets WHERE state = 'new' ORDER BY id DESC LIMIT 50",
+    "caller history (caller_number)": "SELECT id FROM tickets WHERE caller_number = '+6281200012345' "
+    "ORDER BY created_at DESC LIMIT 50",
+    "search rare word (warga12345), newest 50": "SELECT id FROM tickets WHERE to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
+    "coalesce(location_text,'') || ' ' || coalesce(description,'')) @@ "
+    "plainto_tsquery('simple', 'warga12345') ORDER BY id DESC LIMIT 50",
+    "search common words (pohon tumbang), newest 50": "SELECT id FROM tickets WHERE to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
+    "coalesce(location_text,'') || ' ' || coalesce(description,'')) @@ "
+    "plainto_tsquery('simple', 'pohon tumbang') ORDER BY id DESC LIMIT 50",
+}
+
+
+async def load_tickets(engine: AsyncEngine, n: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    async with engine.begin() as conn:
+        have = int((await conn.execute(text("SELECT count(*) FROM tickets"))).scalar_one())
+        if have >= n:
+            return {"rows": have, "load_s": 0.0}
+        defs = (
+            await conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tickets' "
+                    "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+                )
+            )
+        ).all()
+        for name, _ in defs:
+            await conn.execute(text(f'DROP INDEX "{name}"'))
+        await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        await conn.execute(text(LOAD), {"n": n - have})
+        for _, definition in defs:
+            await conn.execute(text(definition))
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("VACUUM ANALYZE tickets"))
+    return {"rows": n, "load_s": round(time.perf_counter() - t0, 1), "indexes": len(defs)}
+
+
+async def db_queries(engine: AsyncEngine, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with engine.connect() as conn:
+        mid = int((await conn.execute(text("SELECT max(id) / 2 FROM tickets"))).scalar_one())
+        for name, sql in DB_QUERIES.items():
+            stmt = text(sql)
+            for _ in range(3):
+                await conn.execute(stmt, {"mid": mid})
+            times = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                (await conn.execute(stmt, {"mid": mid})).all()
+                times.append(time.perf_counter() - t0)
+            out[name] = summary_ms(times)
+    return out
+
+
+async def create_tickets(engine: AsyncEngine, count: int, concurrency: int) -> dict[str, Any]:
+    maker = make_sessionmaker(engine)
+    base = int(time.time())
+    it = iter(range(count))
+    times: list[float] = []
+
+    async def worker() -> None:
+        for i in it:
+            fact = CallFact(
+                CallEventKind.ARRIVED.value,
+                f"{base}.{i}",
+                utcnow(),
+                {
+                    "caller_number": f"+62813{i:08d}",
+                    "caller_number_raw": f"0813{i:08d}",
+                    "queue": "calltakers",
+                    "channel": f"PJSIP/carrier-{i:08d}",
+                },
+            )
+            t0 = time.perf_counter()
+            async with maker() as session, session.begin():
+                await apply_fact(session, fact)
+            times.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    return {
+        "tickets": len(times),
+        "concurrency": concurrency,
+        "tickets_per_s": round(len(times) / elapsed, 1),
+        **summary_ms(times),
+    }
+
+
+def _routes(env: dict[str, str]) -> dict[str, Any]:
+    """The app's ticket list route and its free-text parameter, if it has them."""
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from api.app import create_app
+        from core.settings import Settings
+
+        app = create_app(Settings())
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    found: dict[str, Any] = {}
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if "GET" in getattr(route, "methods", set()) and path.rstrip("/").endswith("/tickets"):
+            params = [p.name for p in route.dependant.query_params]  # type: ignore[attr-defined]
+            found["list"] = path
+            found["search_param"] = next(
+                (p for p in ("q", "text", "search", "query") if p in params), None
+            )
+            found["params"] = params
+            break
+    return found
+
+
+async def http_queries(port: int, token: str, routes: dict[str, Any], rounds: int) -> dict:
+    out: dict[str, Any] = {}
+    requests: dict[str, tuple[str, dict[str, str]]] = {"list (first page)": (routes["list"], {})}
+    if "state" in routes["params"]:
+        requests["list state=new"] = (routes["list"], {"state": "new"})
+    if routes.get("search_param"):
+        requests["search rare word"] = (routes["list"], {routes["search_param"]: "warga12345"})
+        requests["search common words"] = (
+            routes["list"],
+            {routes["search_param"]: "pohon tumbang"},
+        )
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+    ) as client:
+        for name, (path, params) in requests.items():
+            status = 0
+            times = []
+            for i in range(rounds + 3):
+                t0 = time.perf_counter()
+                response = await client.get(path, params=params)
+                if i >= 3:
+                    times.append(time.perf_counter() - t0)
+                status = response.status_code
+            out[name] = {"status": status, **summary_ms(times)}
+    return out
+
+
+async def _database_part(url: str, n: int, rounds: int, creations: int) -> dict[str, Any]:
+    engine = create_async_engine(url, pool_size=25)
+    try:
+        return {
+            "load": await load_tickets(engine, n),
+            "database": await db_queries(engine, rounds),
+            "create": await create_tickets(engine, creations, 20),
+        }
+    finally:
+        await engine.dispose()
+
+
+def run(url: str, quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 1_000_000
+    rounds = 20 if quick else 200
+    out: dict[str, Any] = asyncio.run(_database_part(url, n, rounds, 200 if quick else 3000))
+    jwt = secrets.token_urlsafe(32)
+    env = {
+        "SIAGA_DATABASE_URL": url,
+        "SIAGA_API__JWT_SECRET": jwt,
+        "SIAGA_AMI__SECRET": secrets.token_urlsafe(24),
+    }
+    routes = _routes(env)
+    out["routes"] = routes
+    if "list" not in routes:
+        out["http"] = None
+        return out
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        token = issue_token(Principal(1, "bench", Role.SUPERVISOR), jwt, 60)
+        out["http"] = asyncio.run(http_queries(port, token, routes, rounds))
+    finally:
+        server.terminate()
+        server.wait(20)
+    return out

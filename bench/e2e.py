@@ -1,0 +1,401 @@
+"""Benchmark 2: calls end to end through a real Asterisk with SIPp, with the gateway in the path
+and, in the same run, the same dialplan without the FastAGI step ("bare").
+
+- The carrier is SIPp (``ops.sipp.carrier_scenario``): each caller presses 1 right after the answer
+  (RFC 2833, so the greeting is cut short as a caller who speaks would) and waits for the centre to
+  hang up. Every call has its own caller number.
+- The call takers are SIPp uas processes (``ops.sipp.calltaker_scenario``), several PJSIP accounts
+  per process (each account has its own static contact; Asterisk rings one account at a time per
+  ``ringinuse = no``): they ring briefly, answer, talk a moment and hang up.
+- Bare: the rendered ``extensions.conf`` with the one ``AGI(...)`` line replaced by
+  ``Set(AGISTATUS=SUCCESS)`` and ``dialplan reload``; the gateway is stopped meanwhile.
+- Ceiling: rates are stepped up; a step is clean when SIPp reports every call successful and (with
+  the gateway) every call has its ticket. The highest clean rate is reported for both.
+- INVITE to ringing: at a fixed moderate rate, SIPp's message traces (carrier and call takers,
+  wall-clock stamps) give the time from the carrier's INVITE to the INVITE reaching a call taker's
+  phone, matched by the caller's number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.common import ROOT, free_port, free_udp_port, rss_kib, summary_ms
+from core.settings import (
+    AmiSettings,
+    ApiSettings,
+    AsteriskSettings,
+    CallTaker,
+    FastAgiSettings,
+    Settings,
+)
+from ops.asterisk import AsteriskInstance
+from ops.centre import settings_env
+from ops.sipp import KEY_1, calltaker_scenario, carrier_scenario
+
+AGI_LINE = re.compile(r"^ same => n,AGI\(agi://[^\n]*$", re.M)
+TRACE_INVITE = re.compile(
+    r"^-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\n\w+ message (sent|received)[^\n]*\n\n"
+    r"(INVITE [^\n]*\n(?:[^\n]+\n)*)",
+    re.M,
+)
+
+
+class BenchAsterisk(AsteriskInstance):
+    def set_fastagi(self, enabled: bool) -> None:
+        """The dialplan with or without its FastAGI step (everything else the same)."""
+        self.prepare()
+        if not enabled:
+            conf = self.host_path() / "etc" / "extensions.conf"
+            rendered = conf.read_text()
+            bare, count = AGI_LINE.subn(" same => n,Set(AGISTATUS=SUCCESS)", rendered)
+            if count != 1:
+                raise RuntimeError("the dialplan's FastAGI step was not found")
+            conf.write_text(bare)
+        self.cli("dialplan reload")
+
+
+class Gateway:
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.env = {**os.environ, **settings_env(settings)}
+        self.port = settings.fastagi.port
+        self.log = log_dir / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited; see {self.log}")
+            ss = subprocess.run(
+                ["ss", "-ltnH", f"sport = :{self.port}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if ss.stdout.strip():
+                time.sleep(1.0)  # let the AMI side log in
+                return
+            time.sleep(0.1)
+        raise RuntimeError("gateway did not listen")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def _parse_trace(path: Path, kind: str) -> dict[str, float]:
+    """caller number (last 9 digits) -> first time an INVITE was ``kind`` (sent/received), from
+    a SIPp message trace (each message follows a ``----- YYYY-MM-DD HH:MM:SS.ffffff`` line)."""
+    out: dict[str, float] = {}
+    if not path.exists():
+        return out
+    for m in TRACE_INVITE.finditer(path.read_text(errors="replace")):
+        if m.group(2) != kind:
+            continue
+        frm = re.search(r"^From:.*?sip:\+?(\d+)@", m.group(3), re.M)
+        if frm:
+            t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            out.setdefault(frm.group(1)[-9:], t)
+    return out
+
+
+class E2E:
+    def __init__(self, url: str, calltakers: int, per_uas: int) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="siaga-bench-e2e-"))
+        self.uas_ports = [free_udp_port() for _ in range((calltakers + per_uas - 1) // per_uas)]
+        cts = [
+            CallTaker(
+                account=f"ct{i + 1}",
+                contact=f"sip:ct{i + 1}@127.0.0.1:{self.uas_ports[i // per_uas]}",
+            )
+            for i in range(calltakers)
+        ]
+        rtp = 20000 + (os.getpid() % 40) * 1000
+        self.settings = Settings(
+            database_url=url,
+            state_dir=self.work / "state",
+            ami=AmiSettings(port=free_port(), secret=SecretStr(secrets.token_urlsafe(24))),
+            fastagi=FastAgiSettings(port=free_port()),
+            api=ApiSettings(jwt_secret=SecretStr(secrets.token_urlsafe(32)), port=free_port()),
+            asterisk=AsteriskSettings(
+                instance_dir=f"/tmp/siaga-bench-ast-{uuid.uuid4().hex[:8]}",
+                sip_port=free_udp_port(),
+                rtp_start=rtp,
+                rtp_end=rtp + 999,
+                calltakers=cts,
+            ),
+        )
+        self.asterisk = BenchAsterisk(self.settings)
+        self.gateway = Gateway(self.settings, self.work)
+        self.uas: list[subprocess.Popen[bytes]] = []
+        self.url = url
+        self.next_port = 42000 + (os.getpid() % 100) * 50
+        self.seq = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self, trace: bool) -> None:
+        self.asterisk.start()
+        self.start_calltakers(trace)
+
+    def start_calltakers(self, trace: bool) -> None:
+        self.stop_calltakers()
+        sf = self.work / "calltaker.xml"
+        sf.write_text(calltaker_scenario(ring_ms=50, talk_ms=500))
+        for port in self.uas_ports:
+            self.next_port += 4
+            cmd = [
+                "sipp",
+                "-sf",
+                str(sf),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                str(self.next_port),
+                "-nostdin",
+            ]
+            if trace:
+                cmd += ["-trace_msg", "-message_file", str(self.work / f"uas-{port}.log")]
+            self.uas.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=self.work,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        time.sleep(0.5)
+
+    def stop_calltakers(self) -> None:
+        for proc in self.uas:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.uas.clear()
+
+    def stop(self) -> None:
+        self.stop_calltakers()
+        self.gateway.stop()
+        self.asterisk.stop()
+        shutil.rmtree(self.asterisk.host_path(), ignore_errors=True)
+
+    def mode(self, with_gateway: bool) -> None:
+        if with_gateway:
+            self.gateway.start()
+        else:
+            self.gateway.stop()
+        self.asterisk.set_fastagi(with_gateway)
+
+    # --- one step --------------------------------------------------------------------------
+    def place(self, rate: float, calls: int, trace: bool = False) -> dict[str, Any]:
+        self.seq += 1
+        numbers = [f"0815{self.seq:03d}{i:05d}" for i in range(calls)]
+        sf = self.work / f"carrier-{self.seq}.xml"
+        sf.write_text(carrier_scenario(KEY_1, None))
+        inf = self.work / f"callers-{self.seq}.csv"
+        inf.write_text("SEQUENTIAL\n" + "".join(f"{n};Warga {n}\n" for n in numbers))
+        self.next_port += 4
+        msg = self.work / f"carrier-{self.seq}.log"
+        cmd = [
+            "sipp",
+            f"127.0.0.1:{self.settings.asterisk.sip_port}",
+            "-sf",
+            str(sf),
+            "-inf",
+            str(inf),
+            "-s",
+            "112",
+            "-i",
+            "127.0.0.2",
+            "-p",
+            str(self.next_port),
+            "-mi",
+            "127.0.0.2",
+            "-mp",
+            str(self.next_port + 2),
+            "-m",
+            str(calls),
+            "-r",
+            str(rate),
+            "-rp",
+            "1000",
+            "-l",
+            str(max(calls, 1)),
+            "-recv_timeout",
+            "30000",
+            "-timeout",
+            f"{int(calls / rate) + 60}s",
+            "-timeout_error",
+            "-nostdin",
+        ]
+        if trace:
+            cmd += ["-trace_msg", "-message_file", str(msg)]
+        t0 = time.time()
+        proc = subprocess.run(
+            cmd,
+            cwd=self.work,
+            capture_output=True,
+            text=True,
+            timeout=int(calls / rate) + 120,
+            check=False,
+        )
+        elapsed = time.time() - t0
+        ok, failed = _sipp_counts(proc.stdout)
+        return {
+            "rate": rate,
+            "calls": calls,
+            "sipp_rc": proc.returncode,
+            "successful": ok,
+            "failed": failed,
+            "elapsed_s": round(elapsed, 1),
+            "numbers": numbers,
+            "trace": msg if trace else None,
+        }
+
+    async def _tickets(self, numbers: list[str]) -> int:
+        engine = create_async_engine(self.url)
+        try:
+            async with engine.connect() as conn:
+                return int(
+                    (
+                        await conn.execute(
+                            text(
+                                "SELECT count(DISTINCT ticket_id) FROM calls "
+                                "WHERE caller_number_raw = ANY(:n) AND ticket_id IS NOT NULL"
+                            ),
+                            {"n": numbers},
+                        )
+                    ).scalar_one()
+                )
+        finally:
+            await engine.dispose()
+
+    def tickets(self, numbers: list[str]) -> int:
+        return asyncio.run(self._tickets(numbers))
+
+    def ringing_times(self, step: dict[str, Any]) -> list[float]:
+        sent = _parse_trace(step["trace"], "sent")
+        received: dict[str, float] = {}
+        for port in self.uas_ports:
+            for k, t in _parse_trace(self.work / f"uas-{port}.log", "received").items():
+                received.setdefault(k, t)
+        return [received[k] - t for k, t in sent.items() if k in received]
+
+
+def _sipp_counts(stdout: str) -> tuple[int, int]:
+    def grab(label: str) -> int:
+        m = re.search(rf"{label}\s*\|\s*\d+\s*\|\s*(\d+)", stdout)
+        return int(m.group(1)) if m else -1
+
+    return grab("Successful call"), grab("Failed call")
+
+
+def run(url: str, quick: bool) -> dict[str, Any]:
+    if shutil.which("sipp") is None:
+        return {"skipped": "SIPp is not installed"}
+    rates = [2.0] if quick else [5.0, 10.0, 20.0, 30.0, 40.0, 60.0]
+    seconds = 3 if quick else 10
+    ring_rate, ring_calls = (2.0, 4) if quick else (5.0, 100)
+    bench = E2E(url, calltakers=6 if quick else 24, per_uas=6 if quick else 8)
+    out: dict[str, Any] = {
+        "calltakers": len(bench.settings.asterisk.calltakers),
+        "uas_processes": len(bench.uas_ports),
+        "modes": {},
+    }
+    try:
+        bench.start(trace=True)
+        for with_gateway in (True, False):
+            name = "gateway" if with_gateway else "bare"
+            bench.mode(with_gateway)
+            bench.start_calltakers(trace=True)
+            ring = bench.place(ring_rate, ring_calls, trace=True)
+            time.sleep(2)
+            ring_times = bench.ringing_times(ring)
+            mode: dict[str, Any] = {
+                "ringing": {
+                    "rate": ring_rate,
+                    "calls": ring_calls,
+                    "matched": len(ring_times),
+                    "failed": ring["failed"],
+                    **summary_ms(ring_times),
+                },
+                "steps": [],
+            }
+            bench.start_calltakers(trace=False)
+            if with_gateway and bench.gateway.proc is not None:
+                mode["gateway_rss_kib"] = rss_kib(bench.gateway.proc.pid)[0]
+            clean = 0.0
+            for rate in rates:
+                step = bench.place(rate, int(rate * seconds))
+                step.pop("trace")
+                numbers = step.pop("numbers")
+                time.sleep(1)
+                step["tickets"] = bench.tickets(numbers) if with_gateway else None
+                step["clean"] = (
+                    step["sipp_rc"] == 0
+                    and step["failed"] == 0
+                    and step["successful"] == step["calls"]
+                    and (not with_gateway or step["tickets"] == step["calls"])
+                )
+                if with_gateway and bench.gateway.proc is not None:
+                    step["gateway_peak_rss_kib"] = rss_kib(bench.gateway.proc.pid)[1]
+                mode["steps"].append(step)
+                if not step["clean"]:
+                    break
+                clean = rate
+                time.sleep(3)  # the last calls of the step end before the next
+            mode["clean_ceiling_cps"] = clean
+            out["modes"][name] = mode
+    finally:
+        bench.stop()
+        if not os.environ.get("SIAGA_BENCH_KEEP"):
+            shutil.rmtree(bench.work, ignore_errors=True)
+    g, b = out["modes"].get("gateway"), out["modes"].get("bare")
+    if g and b:
+        out["ceiling_ratio"] = (
+            round(g["clean_ceiling_cps"] / b["clean_ceiling_cps"], 2)
+            if b["clean_ceiling_cps"]
+            else None
+        )
+        out["ringing_p99_added_ms"] = round(g["ringing"]["p99_ms"] - b["ringing"]["p99_ms"], 2)
+        out["ringing_p50_added_ms"] = round(g["ringing"]["p50_ms"] - b["ringing"]["p50_ms"], 2)
+    return out

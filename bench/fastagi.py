@@ -1,0 +1,184 @@
+"""Benchmark 1 (FastAGI) and 5 (gateway memory): the real ``incoming`` route with real PostgreSQL,
+driven by an AGI client in a separate process, against the same decision made by a classic
+per-process pyst2 AGI script. The gateway's memory is read at rest and while 200 sessions are in
+flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, free_port, rss_kib, summary_ms
+from gateway.agi_client import agi_env
+
+PY = sys.executable
+
+
+class AgiServer:
+    def __init__(
+        self, url: str, variant: str = "shipped", env: dict[str, str] | None = None
+    ) -> None:
+        self.url = url
+        self.variant = variant
+        self.env = {**os.environ, **(env or {})}
+        self.port = free_port()
+        self.state = Path(tempfile.mkdtemp(prefix="siaga-bench-gw-"))
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> AgiServer:
+        self.proc = subprocess.Popen(
+            [PY, "-m", "bench.agi_server", self.url, str(self.port), str(self.state), self.variant],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "READY":
+            raise RuntimeError(f"gateway did not start; see {self.state}/gateway.log")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def load(port: int, concurrency: int, sessions: int, prefix: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            PY,
+            "-m",
+            "bench.agi_load",
+            "127.0.0.1",
+            str(port),
+            str(concurrency),
+            str(sessions),
+            str(prefix),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    raw = json.loads(out.stdout)
+    lat = raw.pop("latencies")
+    raw.update(summary_ms(lat))
+    raw["sessions_per_s"] = round(raw["sessions"] / raw["elapsed_s"], 1) if raw["elapsed_s"] else 0
+    raw["elapsed_s"] = round(raw["elapsed_s"], 2)
+    return raw
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.peak = max(self.peak, rss_kib(self.pid)[0])
+
+
+async def _classic_session(url: str, uniqueid: str) -> tuple[float, bool]:
+    env = agi_env(
+        uniqueid,
+        callerid=f"0813{int(uniqueid.split('.')[1]) % 10**8:08d}",
+        script="classic_agi.py",
+        recording=f"2026/11/23/{uniqueid}.wav",
+    )
+    env.pop("agi_network")
+    env["agi_request"] = str(ROOT / "bench" / "classic_agi.py")
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        PY,
+        str(ROOT / "bench" / "classic_agi.py"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "SIAGA_DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode())
+    await proc.stdin.drain()
+    ticket = False
+    for _ in range(20):  # bounded: the script sends at most a few commands
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if not line:
+            break
+        if line.startswith(b"SET VARIABLE") and b"SIAGA_TICKET" in line:
+            ticket = True
+        proc.stdin.write(b"200 result=1\n")
+        await proc.stdin.drain()
+    await asyncio.wait_for(proc.wait(), 30)
+    return time.perf_counter() - t0, ticket
+
+
+async def classic(url: str, concurrency: int, sessions: int, prefix: int) -> dict[str, Any]:
+    sem = asyncio.Semaphore(concurrency)
+    results: list[tuple[float, bool]] = []
+
+    async def one(i: int) -> None:
+        async with sem:
+            results.append(await _classic_session(url, f"{prefix}.{i}"))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(sessions)))
+    elapsed = time.perf_counter() - t0
+    return {
+        "concurrency": concurrency,
+        "sessions": len(results),
+        "tickets": sum(1 for _, t in results if t),
+        "elapsed_s": round(elapsed, 2),
+        "sessions_per_s": round(len(results) / elapsed, 1),
+        **summary_ms([r[0] for r in results]),
+    }
+
+
+def run(url: str, quick: bool) -> dict[str, Any]:
+    plan = [(1, 20), (50, 100), (200, 400)] if quick else [(1, 500), (50, 6000), (200, 10000)]
+    prefix = int(time.time())
+    out: dict[str, Any] = {"levels": [], "note": ""}
+    with AgiServer(url) as server:
+        assert server.proc is not None
+        pid = server.proc.pid
+        time.sleep(0.5)
+        out["rss_start_kib"] = rss_kib(pid)[0]
+        load(server.port, 10, 20 if quick else 200, prefix)  # warm-up: pool, statement cache
+        prefix += 1
+        out["rss_rest_kib"] = rss_kib(pid)[0]
+        for concurrency, sessions in plan:
+            sampler = RssSampler(pid)
+            sampler.start()
+            level = load(server.port, concurrency, sessions, prefix * 100 + concurrency)
+            sampler.stop.set()
+            sampler.join()
+            level["gateway_peak_rss_kib"] = sampler.peak
+            out["levels"].append(level)
+        out["rss_after_kib"] = rss_kib(pid)[0]
+        out["rss_hwm_kib"] = rss_kib(pid)[1]
+    c_plan = [(1, 5), (4, 8)] if quick else [(1, 30), (8, 80)]
+    out["classic"] = [asyncio.run(classic(url, c, n, prefix * 100 + 90 + c)) for c, n in c_plan]
+    best_classic = max(c["sessions_per_s"] for c in out["classic"])
+    best_fast = max(lv["sessions_per_s"] for lv in out["levels"])
+    out["ratio_throughput"] = round(best_fast / best_classic, 1) if best_classic else None
+    c1 = out["classic"][0]["p50_ms"]
+    f1 = out["levels"][0]["p50_ms"]
+    out["ratio_latency_c1"] = round(c1 / f1, 1) if f1 else None
+    return out

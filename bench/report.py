@@ -1,0 +1,302 @@
+"""``BENCHMARKS.md`` from the figures of one run, and ``bench/findings.md`` (profiling notes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FINDINGS = Path(__file__).with_name("findings.md")
+
+
+def _kib(v: int | None) -> str:
+    return f"{v / 1024:.1f} MiB" if v else "-"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("met" if ok else "**missed**")
+
+
+def _targets(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    f = s.get("fastagi") or {}
+    top = next((lv for lv in f.get("levels", []) if lv["concurrency"] == 200), None)
+    if top:
+        ok = (
+            top["sessions_per_s"] >= 1000
+            and top["p99_ms"] < 20
+            and top["tickets"] == top["sessions"]
+        )
+        rows.append(
+            (
+                "FastAGI at 200 concurrent",
+                "≥ 1,000 sessions/s, p99 < 20 ms",
+                f"{top['sessions_per_s']} sessions/s, p99 {top['p99_ms']} ms, "
+                f"tickets {top['tickets']}/{top['sessions']}",
+                _verdict(ok),
+            )
+        )
+    e = s.get("e2e") or {}
+    if e.get("ceiling_ratio") is not None or "modes" in e:
+        g = e.get("modes", {}).get("gateway", {})
+        b = e.get("modes", {}).get("bare", {})
+        ratio = e.get("ceiling_ratio")
+        rows.append(
+            (
+                "Clean call rate with the gateway",
+                "≥ 90% of bare Asterisk's",
+                f"{g.get('clean_ceiling_cps')} vs {b.get('clean_ceiling_cps')} calls/s "
+                f"({ratio if ratio is not None else '-'})",
+                _verdict(None if ratio is None else ratio >= 0.9),
+            )
+        )
+        added = e.get("ringing_p99_added_ms")
+        rows.append(
+            (
+                "INVITE to ringing, p99 added",
+                "≤ 10 ms",
+                f"{added} ms ({g.get('ringing', {}).get('p99_ms')} vs "
+                f"{b.get('ringing', {}).get('p99_ms')} ms)",
+                _verdict(None if added is None else added <= 10),
+            )
+        )
+    w = s.get("webhooks") or {}
+    if "deliveries_per_s" in w:
+        rows.append(
+            (
+                "Webhook deliveries",
+                "≥ 500/s",
+                f"{w['deliveries_per_s']}/s",
+                _verdict(w["deliveries_per_s"] >= 500),
+            )
+        )
+    a = s.get("api") or {}
+    if a.get("http"):
+        worst = max(v["p99_ms"] for v in a["http"].values())
+        rows.append(
+            (
+                "API list/search p99 at 1,000,000 tickets",
+                "< 50 ms",
+                f"worst {worst} ms",
+                _verdict(worst < 50),
+            )
+        )
+    elif "database" in a:
+        worst = max(v["p99_ms"] for v in a["database"].values())
+        rows.append(
+            (
+                "API list/search p99 at 1,000,000 tickets",
+                "< 50 ms",
+                f"no tickets route in api/ yet; database part worst p99 {worst} ms",
+                "-",
+            )
+        )
+    return rows
+
+
+def _fastagi(f: dict[str, Any]) -> list[str]:
+    lines = [
+        "| concurrent | sessions | sessions/s | p50 ms | p99 ms | max ms | tickets | "
+        "errors | gateway peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in f.get("levels", []):
+        lines.append(
+            f"| {lv['concurrency']} | {lv['sessions']} | {lv['sessions_per_s']} | "
+            f"{lv['p50_ms']} | {lv['p99_ms']} | {lv['max_ms']} | {lv['tickets']} | "
+            f"{lv['errors']} | {_kib(lv.get('gateway_peak_rss_kib'))} |"
+        )
+    lines += [
+        "",
+        "Classic per-process AGI script (pyst2, `bench/classic_agi.py`, same decision):",
+        "",
+        "| processes at once | sessions | sessions/s | p50 ms | p99 ms | tickets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in f.get("classic", []):
+        lines.append(
+            f"| {c['concurrency']} | {c['sessions']} | {c['sessions_per_s']} | "
+            f"{c['p50_ms']} | {c['p99_ms']} | {c['tickets']} |"
+        )
+    lines += [
+        "",
+        f"FastAGI / classic: **{f.get('ratio_throughput')}×** the sessions per second "
+        f"(best of each); **{f.get('ratio_latency_c1')}×** lower p50 latency one at a time.",
+    ]
+    return lines
+
+
+def _e2e(e: dict[str, Any]) -> list[str]:
+    if "skipped" in e:
+        return [f"Skipped: {e['skipped']}"]
+    lines = [
+        f"{e.get('calltakers')} call-taker accounts on {e.get('uas_processes')} SIPp uas "
+        "processes (ring 50 ms, talk 500 ms); callers press 1 after the greeting starts.",
+        "",
+    ]
+    for name, m in e.get("modes", {}).items():
+        r = m.get("ringing", {})
+        lines += [
+            f"**{name}**: highest clean rate **{m.get('clean_ceiling_cps')} calls/s**; "
+            f"INVITE to ringing at {r.get('rate')} calls/s "
+            f"({r.get('matched')}/{r.get('calls')} calls matched): "
+            f"p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, "
+            f"max {r.get('max_ms')} ms",
+            "",
+            "| calls/s | calls | successful | failed | tickets | clean | gateway RSS (peak) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for st in m.get("steps", []):
+            lines.append(
+                f"| {st['rate']} | {st['calls']} | {st['successful']} | {st['failed']} | "
+                f"{st['tickets'] if st['tickets'] is not None else '-'} | "
+                f"{'yes' if st['clean'] else 'no'} | "
+                f"{_kib(st.get('gateway_peak_rss_kib'))} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _webhooks(w: dict[str, Any]) -> list[str]:
+    b = w.get("backlog_commit_to_receipt", {})
+    d = w.get("dispatch_to_receipt", {})
+    return [
+        f"- Backlog of {w.get('backlog')} messages committed at once: {w.get('backlog_received')} "
+        f"received, **{w.get('deliveries_per_s')} deliveries/s** to the last receipt "
+        f"({w.get('recorded_per_s')}/s recorded as delivered in the database); commit to receipt "
+        f"p50 {b.get('p50_ms')} ms, p99 {b.get('p99_ms')} ms (queueing behind the backlog).",
+        f"- Dispatch to receipt, {w.get('steady_messages')} messages one per transaction at "
+        f"{w.get('steady_rate_per_s')}/s: {w.get('steady_received')} received, "
+        f"**p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms**, max {d.get('max_ms')} ms.",
+    ]
+
+
+def _api(a: dict[str, Any]) -> list[str]:
+    ld = a.get("load", {})
+    lines = [
+        f"{ld.get('rows')} tickets (generated in SQL in {ld.get('load_s')} s, "
+        f"{ld.get('indexes')} secondary indexes rebuilt).",
+        "",
+    ]
+    if a.get("http"):
+        lines += [
+            f"HTTP (`{a['routes'].get('list')}`, one request at a time):",
+            "",
+            "| request | status | p50 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|",
+        ]
+        for k, v in a["http"].items():
+            lines.append(f"| {k} | {v['status']} | {v['p50_ms']} | {v['p99_ms']} | {v['max_ms']} |")
+        lines.append("")
+    else:
+        lines += [
+            "HTTP: **not measured** — the API has no `GET .../tickets` route yet (issue 3 "
+            "is being written); the benchmark finds it by itself once it exists.",
+            "",
+        ]
+    lines += [
+        "Database queries a keyset list and a free-text search need (same table):",
+        "",
+        "| query | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|",
+    ]
+    for k, v in a.get("database", {}).items():
+        lines.append(f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['max_ms']} |")
+    c = a.get("create", {})
+    lines += [
+        "",
+        f"Ticket creation (`services.calls.apply_fact` for an arriving call, "
+        f"{c.get('concurrency')} at a time, at 1,000,000 rows): **{c.get('tickets_per_s')} "
+        f"tickets/s**, p50 {c.get('p50_ms')} ms, p99 {c.get('p99_ms')} ms.",
+    ]
+    return lines
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    m = results["machine"]
+    s = results["sections"]
+    out = [
+        "# Siaga112 benchmarks",
+        "",
+        "What putting the gateway in the call path costs, measured on this machine. "
+        "Generated by the command below; every figure is as measured in that one run, "
+        "on loopback only.",
+        "",
+        f"Command: `{results['command']}` (total {results['total_seconds']} s)"
+        + (" — **quick smoke sizes, not the real figures**" if results.get("quick") else ""),
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    out += [f"| {k} | {v} |" for k, v in m.items()]
+    out += [
+        "",
+        "The machine is shared: the load average before and after is part of the record; "
+        "other work on the same 2 cores lowers every figure here.",
+        "",
+        "## Against the targets",
+        "",
+        "| what | target | measured | |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _targets(s)]
+    for name, title, render in (
+        ("fastagi", "1. FastAGI: the `incoming` route with PostgreSQL", _fastagi),
+        ("e2e", "2. End to end through Asterisk with SIPp", _e2e),
+        ("webhooks", "3. Webhook delivery", _webhooks),
+        ("api", "4. Tickets API at 1,000,000 tickets", _api),
+    ):
+        section = s.get(name)
+        if section is None:
+            continue
+        out += [
+            "",
+            f"## {title}",
+            "",
+            f"_{section.get('_seconds')} s, load average {section.get('_load_before')} "
+            "when it began._",
+            "",
+        ]
+        out += [f"Failed: `{section['error']}`"] if "error" in section else render(section)
+    f = s.get("fastagi") or {}
+    e = s.get("e2e") or {}
+    if f and "error" not in f:
+        g = e.get("modes", {}).get("gateway", {}) if isinstance(e, dict) else {}
+        g_peak = max([st.get("gateway_peak_rss_kib") or 0 for st in g.get("steps", [])] or [0])
+        out += [
+            "",
+            "## 5. Gateway memory",
+            "",
+            f"- FastAGI bench gateway process: {_kib(f.get('rss_start_kib'))} after start, "
+            f"{_kib(f.get('rss_rest_kib'))} at rest after warm-up, peak "
+            f"{_kib(max((lv.get('gateway_peak_rss_kib') or 0) for lv in f.get('levels', [])))}"
+            " with 200 AGI sessions in flight continuously, high-water mark "
+            f"{_kib(f.get('rss_hwm_kib'))}.",
+            f"- The full gateway (`python -m gateway`, AMI included) behind Asterisk: "
+            f"{_kib(g.get('gateway_rss_kib'))} after its first calls, high-water mark "
+            f"{_kib(g_peak)}"
+            " through the call-rate steps.",
+        ]
+    out += [
+        "",
+        "## How each is measured",
+        "",
+        "- FastAGI: `bench/agi_server.py` runs `gateway.main.build` + `start` (the real route, "
+        "fact store, spool, delivery workers; no AMI) in its own process against a fresh "
+        "migrated PostgreSQL (`ops.postgres.LocalPostgres`). `bench/agi_load.py`, a separate "
+        "process, drives it with `gateway.agi_client` (the variable block Asterisk 22 sends, "
+        "`200 result=1` to every command) from N concurrent connections, sessions back to "
+        "back; latency is connect to close. A session counts as ticketed when the gateway "
+        "sent `SIAGA_TICKET`. The classic script is started as a process per session with the "
+        "AGI protocol on stdin/stdout, as Asterisk does.",
+        "- End to end: `bench/e2e.py` (see its docstring). Bare = the same rendered dialplan "
+        "with the `AGI(...)` line replaced by `Set(AGISTATUS=SUCCESS)`.",
+        "- Webhooks: `bench/webhooks.py`: the gateway's own delivery workers (default "
+        "settings) to `bench/receiver.py` in another process.",
+        "- API: `bench/api.py`.",
+        "",
+    ]
+    if FINDINGS.exists():
+        out += [FINDINGS.read_text().rstrip(), ""]
+    path.write_text("\n".join(out) + "\n")

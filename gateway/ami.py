@@ -1,0 +1,243 @@
+"""The AMI consumer: follows every 112 call through Asterisk's events and records what it learns.
+
+Events are parsed into call facts (``gateway.ami_events``) as they arrive and written by one
+worker in arrival order through the fact store (bounded; spooled when the database cannot take
+them). After a caller's channel hangs up, the recording's length is read from disk once MixMonitor
+has finished it. The connection is kept up with growing pauses between attempts; on every login
+the live channels and queues are read back, logged, and live 112 callers the gateway has not seen
+get their ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from panoramisk import Manager
+
+from core.names import CallEventKind
+from core.settings import Settings
+from core.timeutil import utcnow
+from gateway import ami_events
+from gateway.recordings import finished_recording
+from gateway.store import FactStore
+from services.calls import CallFact
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    reconnect_timeout: float
+    """panoramisk's Manager with a pause that grows after each failed attempt, and no reconnect
+    once the gateway is stopping."""
+
+    max_pause = 10.0
+    stopping = False
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self.stopping:
+            return None
+        return super().connect(*args, **kwargs)
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        failed = f.cancelled() or f.exception() is not None
+        if failed:
+            log.warning(
+                "AMI %s:%s unreachable, trying again in %.0f s",
+                self.config["host"],
+                self.config["port"],
+                self.reconnect_timeout,
+            )
+        super().connection_made(f)
+        if failed:
+            self.reconnect_timeout = min(self.reconnect_timeout * 2, self.max_pause)
+
+    def login(self, future: asyncio.Future[Any]) -> bool:
+        authenticated = bool(super().login(future))
+        if authenticated:
+            self.reconnect_timeout = 1.0
+        else:
+            log.error("AMI login refused for user %s", self.config["username"])
+        return authenticated
+
+    def connection_lost(self, exc: Any) -> None:
+        if self.stopping:
+            return
+        log.error("AMI connection lost; reconnecting in %.0f s", self.reconnect_timeout)
+        super().connection_lost(exc)
+
+
+class AmiConsumer:
+    def __init__(self, settings: Settings, store: FactStore, recordings: dict[str, str]) -> None:
+        self.settings = settings
+        self.store = store
+        self.recordings = recordings  # uniqueid -> recording name, from the AGI route
+        self.facts: asyncio.Queue[CallFact] = asyncio.Queue()
+        self.manager: _Manager | None = None
+        self.logged_in = False
+        self._worker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        """Connect (inside the running loop) and start the writer."""
+        ami = self.settings.ami
+        secret = ami.secret.get_secret_value() if ami.secret else ""
+        manager = _Manager(
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=secret,
+            loop=asyncio.get_running_loop(),
+            ping_delay=10,
+            ping_interval=10,
+            reconnect_timeout=1,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+            log=logging.getLogger("gateway.ami.panoramisk"),
+        )
+        manager.max_pause = ami.reconnect_max_seconds
+        for name in ami_events.PARSERS:
+            manager.register_event(name, self.on_event)
+        self.manager = manager
+        self.start_writer()
+        manager.connect()
+
+    def start_writer(self) -> None:
+        """The worker that writes queued facts (``start`` runs it; tests feed events directly)."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._write_facts())
+
+    # --- events ---------------------------------------------------------------------------
+    def on_event(self, manager: Any, event: Any) -> None:
+        """panoramisk callback: parse and queue; never raises."""
+        fact = ami_events.fact_from_event(event, utcnow())
+        if fact is None:
+            return
+        self.facts.put_nowait(fact)
+        if fact.kind == CallEventKind.ENDED:
+            known = self.recordings.pop(fact.uniqueid, None)
+            if fact.may_create or known:
+                self._spawn(self._recording(fact, known))
+
+    async def _recording(self, ended: CallFact, known: str | None) -> None:
+        found = await finished_recording(self.settings, ended.uniqueid, known)
+        if found is None:
+            return
+        name, seconds = found
+        self.facts.put_nowait(
+            CallFact(
+                CallEventKind.RECORDING.value,
+                ended.uniqueid,
+                utcnow(),
+                {"recording_path": name, "recording_seconds": seconds},
+                may_create=ended.may_create,
+            )
+        )
+        log.info("recording uniqueid=%s %s %.1f s", ended.uniqueid, name, seconds)
+
+    async def _write_facts(self) -> None:
+        while True:
+            fact = await self.facts.get()
+            try:
+                result = await self.store.record(fact)
+                log.info(
+                    "AMI %s uniqueid=%s ticket=%s",
+                    fact.kind,
+                    fact.uniqueid,
+                    result.ticket_number if result else "(spooled)",
+                )
+            finally:
+                self.facts.task_done()
+
+    # --- (re)connection -------------------------------------------------------------------
+    def _on_login(self, manager: Any) -> None:
+        self.logged_in = True
+        log.info("AMI logged in to %s:%s", self.settings.ami.host, self.settings.ami.port)
+        self._spawn(self.sync_live_state())
+
+    def _on_disconnect(self, manager: Any, exc: Any) -> None:
+        self.logged_in = False
+
+    async def sync_live_state(self) -> None:
+        """Read the live channels and queues back after a (re)connect; live 112 callers the
+        gateway missed get their call and ticket now."""
+        assert self.manager is not None
+        try:
+            channels = await asyncio.wait_for(
+                self.manager.send_action({"Action": "CoreShowChannels"}, as_list=True), 10
+            )
+            queues = await asyncio.wait_for(
+                self.manager.send_action({"Action": "QueueStatus"}, as_list=True), 10
+            )
+        except Exception as exc:
+            log.warning("AMI live state not read: %s", type(exc).__name__)
+            return
+        now = utcnow()
+        live = 0
+        for message in channels if isinstance(channels, list) else []:
+            if message.get("Event") != "CoreShowChannel":
+                continue
+            live += 1
+            log.info(
+                "live channel %s uniqueid=%s context=%s",
+                message.get("Channel"),
+                message.get("Uniqueid"),
+                message.get("Context"),
+            )
+            fact = self._live_caller(message, now)
+            if fact is not None:
+                self.facts.put_nowait(fact)
+        entries = (
+            sum(1 for m in queues if m.get("Event") == "QueueEntry")
+            if isinstance(queues, list)
+            else 0
+        )
+        log.info("AMI live state: %d channels, %d callers waiting in queues", live, entries)
+
+    @staticmethod
+    def _live_caller(message: Any, now: Any) -> CallFact | None:
+        uniqueid, linkedid = message.get("Uniqueid"), message.get("Linkedid")
+        context = str(message.get("Context") or "")
+        if not uniqueid or (linkedid and linkedid != uniqueid):
+            return None
+        if not context.startswith(ami_events.CALLER_CONTEXT_PREFIX):
+            return None
+        data: dict[str, Any] = {
+            "channel": message.get("Channel") or None,
+            "caller_number_raw": message.get("CallerIDNum") or None,
+            "source": "reconciled",
+        }
+        match = _DURATION.match(str(message.get("Duration") or ""))
+        if match:
+            h, m, s = (int(x) for x in match.groups())
+            data["arrived_at"] = (now - timedelta(hours=h, minutes=m, seconds=s)).isoformat()
+        fact = ami_events._fact(CallEventKind.RECONCILED, message, now, data)
+        return fact
+
+    # --- stop -----------------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop listening, then write what is queued (to the database or the spool)."""
+        if self.manager is not None:
+            self.manager.stopping = True
+            self.manager.close()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.facts.join(), grace_seconds)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while not self.facts.empty():  # what could not be written in time goes to the spool
+            self.store.spool.append(self.facts.get_nowait())

@@ -1,0 +1,168 @@
+"""What call takers and supervisors do to a ticket: fill the form, classify, move it along."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, InvalidTransition, NotFound
+from core.names import Classification, StreamEvent, TicketState
+from core.phone import normalise
+from models import Ticket
+from services import audit, events, lifecycle
+
+FORM_FIELDS = (
+    "reporter_name",
+    "callback_number",
+    "location_text",
+    "kecamatan",
+    "desa",
+    "latitude",
+    "longitude",
+    "victims",
+    "victims_count",
+    "access_route",
+    "category",
+    "description",
+    "priority",
+)
+
+# A classification that ends the NTPD procedure at the centre: nothing to dispatch.
+CLOSING_CLASSIFICATIONS = frozenset(
+    {Classification.PRANK, Classification.GHOST, Classification.INFORMATION}
+)
+
+
+async def get_ticket(session: AsyncSession, ticket_id: int, *, lock: bool = False) -> Ticket:
+    stmt = select(Ticket).where(Ticket.id == ticket_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    ticket = await session.scalar(stmt)
+    if ticket is None:
+        raise NotFound("Tiket tidak ditemukan / ticket not found", {"ticket_id": ticket_id})
+    return ticket
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+async def update_form(
+    session: AsyncSession,
+    ticket_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    if_unmodified_since: datetime | None = None,
+) -> Ticket:
+    ticket = await get_ticket(session, ticket_id, lock=True)
+    if if_unmodified_since is not None and ticket.updated_at > if_unmodified_since:
+        error = Conflict(
+            "Tiket sudah diubah orang lain; muat ulang / the ticket changed meanwhile; reload",
+            {"updated_at": ticket.updated_at.isoformat()},
+        )
+        error.error_id = "stale-ticket"
+        raise error
+    if TicketState(ticket.state) in lifecycle.FINAL_STATES:
+        raise InvalidTransition(
+            "Tiket sudah ditutup / the ticket is closed", {"state": ticket.state}
+        )
+    if changes.get("callback_number"):
+        changes["callback_number"] = (
+            normalise(changes["callback_number"]) or changes["callback_number"]
+        )
+    if changes.get("victims") is not None and _plain(changes["victims"]) != "count":
+        changes["victims_count"] = None
+    before = {k: _plain(getattr(ticket, k)) for k in changes if k in FORM_FIELDS}
+    after = {k: _plain(v) for k, v in changes.items() if k in FORM_FIELDS}
+    before, after = audit.changes(before, after)
+    if not after:
+        return ticket
+    for key, value in after.items():
+        setattr(ticket, key, value)
+    if ticket.assigned_to is None:
+        ticket.assigned_to = actor
+    if TicketState(ticket.state) is TicketState.NEW:
+        await lifecycle.transition(session, ticket, TicketState.IN_PROGRESS, actor=actor)
+    await audit.record(
+        session,
+        actor=actor,
+        action="ticket.update",
+        entity="ticket",
+        entity_id=ticket.id,
+        before=before,
+        after=after,
+    )
+    await events.publish(
+        session,
+        StreamEvent.TICKET_UPDATED,
+        {"ticket_id": ticket.id, "id": ticket.id, "number": ticket.number, "fields": sorted(after)},
+    )
+    await session.flush()
+    await session.refresh(ticket)
+    return ticket
+
+
+async def classify(
+    session: AsyncSession,
+    ticket_id: int,
+    classification: Classification,
+    *,
+    actor: str,
+    note: str | None = None,
+) -> Ticket:
+    """Classify as the NTPD procedure has it. Prank, ghost and information close the ticket;
+    a ticket already handed to agencies cannot become a prank or ghost call."""
+    ticket = await get_ticket(session, ticket_id, lock=True)
+    state = TicketState(ticket.state)
+    if classification in CLOSING_CLASSIFICATIONS and state not in lifecycle.OPEN_STATES:
+        error = InvalidTransition(
+            "Tiket yang sudah diteruskan ke instansi tidak bisa diklasifikasi ulang sebagai "
+            f"{classification.value} / a dispatched ticket cannot become {classification.value}",
+            {"state": ticket.state, "classification": classification.value},
+        )
+        error.error_id = "classification-locked"
+        raise error
+    before = {"classification": ticket.classification, "classified_by": ticket.classified_by}
+    ticket.classification = classification.value
+    ticket.classified_by = actor
+    if ticket.assigned_to is None:
+        ticket.assigned_to = actor
+    await audit.record(
+        session,
+        actor=actor,
+        action="ticket.classify",
+        entity="ticket",
+        entity_id=ticket.id,
+        before=before,
+        after={"classification": classification.value, "classified_by": actor, "note": note},
+    )
+    if classification in CLOSING_CLASSIFICATIONS:
+        await lifecycle.transition(session, ticket, TicketState.CLOSED, actor=actor)
+    elif state is TicketState.NEW:
+        await lifecycle.transition(session, ticket, TicketState.IN_PROGRESS, actor=actor)
+    await events.publish(
+        session,
+        StreamEvent.TICKET_UPDATED,
+        {
+            "ticket_id": ticket.id,
+            "id": ticket.id,
+            "number": ticket.number,
+            "classification": classification.value,
+            "state": ticket.state,
+        },
+    )
+    await session.flush()
+    await session.refresh(ticket)
+    return ticket
+
+
+async def move(session: AsyncSession, ticket_id: int, target: TicketState, *, actor: str) -> Ticket:
+    ticket = await get_ticket(session, ticket_id, lock=True)
+    await lifecycle.transition(session, ticket, target, actor=actor)
+    await session.flush()
+    await session.refresh(ticket)
+    return ticket

@@ -1,0 +1,222 @@
+"""The call taker's form, classification, the lifecycle over HTTP, the audit log and finding
+tickets."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.timeutil import utcnow
+from tests.api.conftest import Client, MakeTicket, People
+
+
+async def test_the_form_fills_the_ticket_moves_it_to_in_progress_and_is_audited(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    r = await ct.patch(
+        f"/tickets/{ticket.id}",
+        json={
+            "reporter_name": "Budi",
+            "callback_number": "0812-3456-7890",
+            "location_text": "Pasar Kayuagung",
+            "latitude": -3.39,
+            "longitude": 104.83,
+            "victims": "count",
+            "victims_count": 2,
+            "category": "FIRE",
+            "priority": 8,
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "in_progress"
+    assert body["callback_number"] == "+6281234567890"
+    assert body["assigned_to"] == people.calltaker
+    sup = await client(people.supervisor)
+    audit = (await sup.get(f"/tickets/{ticket.id}/audit")).json()
+    update = next(e for e in audit if e["action"] == "ticket.update")
+    assert update["actor"] == people.calltaker
+    assert update["before"]["reporter_name"] is None
+    assert update["after"]["reporter_name"] == "Budi"
+    assert any(
+        e["action"] == "ticket.state" and e["after"] == {"state": "in_progress"} for e in audit
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"latitude": 91, "longitude": 100}, "latitude"),
+        ({"latitude": -3.1, "longitude": 181}, "longitude"),
+        ({"latitude": -3.1}, "latitude and longitude go together"),
+        ({"victims": "count"}, "victims_count is required"),
+        ({"victims": "none", "victims_count": 3}, "victims_count goes with"),
+        ({"victims": "many"}, "victims"),
+        ({"victims": "count", "victims_count": -1}, "victims_count"),
+        ({"category": "UFO"}, "unknown category"),
+        ({"priority": 0}, "priority"),
+        ({"priority": 11}, "priority"),
+        ({"reporter_name": "x" * 201}, "reporter_name"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_every_form_rule_refuses_bad_input_naming_the_field(
+    client: Client, people: People, make_ticket: MakeTicket, body: dict[str, object], field: str
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    r = await ct.patch(f"/tickets/{ticket.id}", json=body)
+    assert r.status_code == 422
+    assert r.json()["error_id"] == "validation-failed"
+    assert field in str(r.json()["details"])
+
+
+async def test_a_stale_form_is_refused_and_nothing_is_lost(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    first = await ct.patch(f"/tickets/{ticket.id}", json={"description": "Api besar"})
+    seen_before = (utcnow() - timedelta(hours=1)).isoformat()
+    r = await ct.patch(
+        f"/tickets/{ticket.id}", json={"description": "ditimpa", "if_unmodified_since": seen_before}
+    )
+    assert first.status_code == 200
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "stale-ticket"
+    view = await ct.get(f"/tickets/{ticket.id}")
+    assert view.json()["description"] == "Api besar"
+
+
+@pytest.mark.parametrize("classification", ["prank", "ghost", "information"])
+async def test_prank_ghost_and_information_calls_close_the_ticket(
+    client: Client, people: People, make_ticket: MakeTicket, classification: str
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    r = await ct.post(
+        f"/tickets/{ticket.id}/classification", json={"classification": classification}
+    )
+    assert r.status_code == 200
+    assert r.json()["classification"] == classification
+    assert r.json()["classified_by"] == people.calltaker
+    assert r.json()["state"] == "closed"
+
+
+async def test_a_real_emergency_stays_open_for_dispatch(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    r = await ct.post(f"/tickets/{ticket.id}/classification", json={"classification": "emergency"})
+    assert r.json()["state"] == "in_progress"
+
+
+async def test_a_dispatched_ticket_cannot_become_a_prank(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket(state="dispatched", classification="emergency")
+    ct = await client(people.calltaker)
+    r = await ct.post(f"/tickets/{ticket.id}/classification", json={"classification": "prank"})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "classification-locked"
+
+
+async def test_a_wrong_transition_is_refused_with_a_clear_error(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket(state="closed")
+    sup = await client(people.supervisor)
+    r = await sup.post(f"/tickets/{ticket.id}/transition", json={"state": "in_progress"})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "invalid-transition"
+    assert r.json()["details"]["from"] == "closed"
+    ok = await sup.post(
+        f"/tickets/{(await make_ticket()).id}/transition", json={"state": "cancelled"}
+    )
+    assert ok.json()["state"] == "cancelled"
+
+
+async def test_a_missing_ticket_is_a_404_json(client: Client, people: People) -> None:
+    ct = await client(people.calltaker)
+    r = await ct.get("/tickets/999999999")
+    assert r.status_code == 404
+    assert r.json()["error_id"] == "not-found"
+
+
+async def test_the_audit_log_cannot_be_changed_or_deleted_even_in_the_database(
+    engine: AsyncEngine,
+) -> None:
+    for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await conn.execute(text(statement))
+
+
+async def test_keyset_pages_return_every_ticket_exactly_once(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    caller = "+62899" + str(secrets.randbelow(10**6)).zfill(6)
+    made = {(await make_ticket(caller_number=caller)).id for _ in range(7)}
+    ct = await client(people.calltaker)
+    seen: list[int] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, object] = {"caller": caller, "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await ct.get("/tickets", params=params)).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(made)
+    assert len(seen) == len(set(seen))
+    assert seen == sorted(seen, reverse=True)
+
+
+async def test_filters_find_tickets_by_state_classification_text_and_time(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    word = "kebakaran" + secrets.token_hex(3)
+    hit = await make_ticket(
+        description=f"Gudang {word} di pasar",
+        state="in_progress",
+        classification="emergency",
+        category="FIRE",
+    )
+    await make_ticket(description="Banjir", state="closed", classification="prank")
+    ct = await client(people.calltaker)
+    found = (await ct.get("/tickets", params={"q": word})).json()["items"]
+    assert [t["id"] for t in found] == [hit.id]
+    by_number = (await ct.get("/tickets", params={"q": hit.number})).json()["items"]
+    assert [t["id"] for t in by_number] == [hit.id]
+    both = await ct.get(
+        "/tickets",
+        params={
+            "q": word,
+            "state": ["in_progress"],
+            "classification": ["emergency"],
+            "category": ["FIRE"],
+        },
+    )
+    assert [t["id"] for t in both.json()["items"]] == [hit.id]
+    none = await ct.get("/tickets", params={"q": word, "state": ["closed"]})
+    assert none.json()["items"] == []
+    later = (utcnow() + timedelta(minutes=5)).isoformat()
+    after = await ct.get("/tickets", params={"q": word, "created_from": later})
+    assert after.json()["items"] == []
+
+
+async def test_a_bad_cursor_is_a_clear_error(client: Client, people: People) -> None:
+    ct = await client(people.calltaker)
+    r = await ct.get("/tickets", params={"cursor": "garbage!"})
+    assert r.status_code == 422
+    assert "cursor" in str(r.json()["details"])

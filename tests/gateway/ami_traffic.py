@@ -1,0 +1,146 @@
+"""AMI events with the fields Asterisk 22 sends (app_queue, channel and user events), for one
+caller on the carrier trunk and the call taker ``ct1``."""
+
+from __future__ import annotations
+
+from panoramisk.message import Message
+
+BASE_TIME = 1795420000.0
+
+
+def _channel(
+    prefix: str, channel: str, uniqueid: str, linkedid: str, context: str, number: str, name: str
+) -> dict[str, str]:
+    return {
+        f"{prefix}Channel": channel,
+        f"{prefix}ChannelState": "6",
+        f"{prefix}ChannelStateDesc": "Up",
+        f"{prefix}CallerIDNum": number,
+        f"{prefix}CallerIDName": name,
+        f"{prefix}ConnectedLineNum": "<unknown>",
+        f"{prefix}ConnectedLineName": "<unknown>",
+        f"{prefix}Language": "id",
+        f"{prefix}AccountCode": "",
+        f"{prefix}Context": context,
+        f"{prefix}Exten": "s",
+        f"{prefix}Priority": "4",
+        f"{prefix}Uniqueid": uniqueid,
+        f"{prefix}Linkedid": linkedid,
+    }
+
+
+class Caller:
+    """The events of one 112 call, numbered in time order."""
+
+    def __init__(self, uniqueid: str, number: str = "081234567890", ticket: str = "T000001"):
+        self.uniqueid = uniqueid
+        self.number = number
+        self.ticket = ticket
+        self.seq = int(uniqueid.rsplit(".", 1)[1]) % 100000
+        self.clock = BASE_TIME
+
+    def _event(self, name: str, at: float, **fields: str) -> Message:
+        headers = {"Event": name, "Privilege": "agent,all", "Timestamp": f"{at:.6f}"}
+        headers.update(
+            _channel(
+                "",
+                f"PJSIP/carrier-{self.seq:08x}",
+                self.uniqueid,
+                self.uniqueid,
+                "siaga-112-queue",
+                self.number,
+                f"112 {self.ticket}",
+            )
+        )
+        headers.update(fields)
+        return Message(headers)
+
+    def _agent(self) -> dict[str, str]:
+        agent_id = f"{self.uniqueid}1"
+        return _channel(
+            "Dest",
+            f"PJSIP/ct1-{self.seq + 1:08x}",
+            agent_id,
+            self.uniqueid,
+            "siaga-calltakers",
+            "ct1",
+            "ct1",
+        )
+
+    def join(self, at: float, position: int = 1) -> Message:
+        return self._event(
+            "QueueCallerJoin", at, Queue="calltakers", Position=str(position), Count=str(position)
+        )
+
+    def called(self, at: float) -> Message:
+        return self._event(
+            "AgentCalled",
+            at,
+            Queue="calltakers",
+            Interface="PJSIP/ct1",
+            MemberName="ct1",
+            **self._agent(),
+        )
+
+    def connect(self, at: float, hold: int, ring: int = 1) -> Message:
+        return self._event(
+            "AgentConnect",
+            at,
+            Queue="calltakers",
+            Interface="PJSIP/ct1",
+            MemberName="ct1",
+            HoldTime=str(hold),
+            RingTime=str(ring),
+            **self._agent(),
+        )
+
+    def complete(self, at: float, hold: int, talk: int) -> Message:
+        return self._event(
+            "AgentComplete",
+            at,
+            Queue="calltakers",
+            Interface="PJSIP/ct1",
+            MemberName="ct1",
+            HoldTime=str(hold),
+            TalkTime=str(talk),
+            Reason="agent",
+            **self._agent(),
+        )
+
+    def abandon(self, at: float, position: int, original: int, hold: int) -> Message:
+        return self._event(
+            "QueueCallerAbandon",
+            at,
+            Queue="calltakers",
+            Position=str(position),
+            OriginalPosition=str(original),
+            HoldTime=str(hold),
+        )
+
+    def triage(self, at: float, result: str, priority: int = 5) -> Message:
+        return self._event(
+            "UserEvent",
+            at,
+            UserEvent="SiagaTriage",
+            Result=result,
+            Ticket=self.ticket,
+            QueuePriority=str(priority),
+            Context="siaga-112-listen",
+        )
+
+    def hangup(self, at: float, context: str = "siaga-112-queue") -> Message:
+        return self._event(
+            "Hangup", at, Cause="16", **{"Cause-txt": "Normal Clearing"}, Context=context
+        )
+
+    def agent_hangup(self, at: float) -> Message:
+        fields = {k.removeprefix("Dest"): v for k, v in self._agent().items()}
+        return Message(
+            {
+                "Event": "Hangup",
+                "Timestamp": f"{at:.6f}",
+                **fields,
+                "Cause": "16",
+                "Cause-txt": "Normal Clearing",
+            }
+        )

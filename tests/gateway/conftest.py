@@ -1,0 +1,75 @@
+"""Gateway fixtures: the real FastAGI server on a free loopback port, writing to the test run's
+PostgreSQL through its own engine (what the gateway commits is really committed, so every test
+uses unique ids of its own)."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from core.settings import Settings
+from gateway import main
+from models.call import Call, CallEvent
+from models.ticket import Ticket
+from tests.conftest import free_port
+
+_sequence = itertools.count(1)
+
+
+def new_uniqueid() -> str:
+    """An Asterisk-style unique id no other test uses."""
+    return f"{int(time.time())}.{secrets.randbelow(10**6) * 100 + next(_sequence) % 100}"
+
+
+def make_settings(database_url: str, state_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "state_dir": state_dir,
+        "ami": {"secret": secrets.token_urlsafe(24), "port": free_port()},
+        "api": {"jwt_secret": secrets.token_urlsafe(32)},
+        "fastagi": {"port": free_port(), "db_bound_seconds": 0.5},
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[main.Gateway]:
+    """The gateway's FastAGI side and spool, running (AMI off: those handlers are fed directly)."""
+    settings = make_settings(database_url, tmp_path_factory.mktemp("gateway-state"))
+    gw = main.build(settings, create_async_engine(database_url, pool_size=5))
+    await main.start(gw, with_ami=False)
+    yield gw
+    await main.stop(gw, grace_seconds=2)
+
+
+async def call_row(engine: AsyncEngine, uniqueid: str) -> Call | None:
+    async with AsyncSession(engine) as s:
+        return (await s.execute(select(Call).where(Call.uniqueid == uniqueid))).scalar_one_or_none()
+
+
+async def calls_of(engine: AsyncEngine, uniqueid: str) -> list[Call]:
+    async with AsyncSession(engine) as s:
+        return list((await s.execute(select(Call).where(Call.uniqueid == uniqueid))).scalars())
+
+
+async def ticket_row(engine: AsyncEngine, ticket_id: int) -> Ticket | None:
+    async with AsyncSession(engine) as s:
+        return await s.get(Ticket, ticket_id)
+
+
+async def timeline(engine: AsyncEngine, uniqueid: str) -> list[str]:
+    async with AsyncSession(engine) as s:
+        rows = await s.execute(
+            select(CallEvent.kind).where(CallEvent.uniqueid == uniqueid).order_by(CallEvent.id)
+        )
+        return list(rows.scalars())
