@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api import errors
-from api.routers import ROUTERS
+from api.routers import ROUTERS, health
 from api.stream_hub import StreamHub
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with app.state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            return {"status": "ok", "database": "up"}
+            return await health.ready_details(app.state.engine)  # what else is down
         except Exception as exc:  # any failure means not ready
             from fastapi.responses import JSONResponse
 

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Forbidden, Unauthenticated
 from core.names import Role
 from core.settings import Settings
+from models import User
 from services.auth import Principal, read_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -30,13 +32,30 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: Annotated[AsyncSession, Depends(get_session)],
 ) -> Principal:
+    """The caller of a request, from a bearer token (header, or ``?access_token=`` for
+    EventSource and audio elements).
+
+    Tokens live for hours, so each request also asks the database whether the user was
+    deactivated (or given another role) since the token was issued: such a token stops working at
+    once. Users are never deleted, so every token this API issued has its row; a signed token
+    without one can only come from code holding the signing secret (tools, tests).
+    """
     token = credentials.credentials if credentials else request.query_params.get("access_token")
     if not token:
         raise Unauthenticated("Perlu login / authentication required")
     settings: Settings = request.app.state.settings
     assert settings.api.jwt_secret is not None
-    return read_token(token, settings.api.jwt_secret.get_secret_value())
+    principal = read_token(token, settings.api.jwt_secret.get_secret_value())
+    row = (
+        await session.execute(
+            select(User.active, User.role).where(User.username == principal.username)
+        )
+    ).one_or_none()
+    if row is not None and (not row.active or row.role != principal.role.value):
+        raise Unauthenticated("Token tidak berlaku lagi / token no longer valid")
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:

@@ -85,20 +85,34 @@ SELECT ({_arr(STATES)})[1 + g % {len(STATES)}],
 FROM generate_series(1, :n) g
 """  # noqa: S608 - built from the fixed lists above only
 
+_FTS = (
+    "to_tsvector('simple', coalesce(reporter_name,'') || ' ' || coalesce(location_text,'') "
+    "|| ' ' || coalesce(description,''))"
+)
 DB_QUERIES = {
-    "list newest 50 (keyset first page)": "SELECT id, state, priority, caller_number, created_at FROM tickets "
-    "ORDER BY id DESC LIMIT 50",
-    "list next page (keyset, id < :mid)": "SELECT id, state, priority, caller_number, created_at FROM tickets WHERE id < :mid "
-    "ORDER BY id DESC LIMIT 50",
-    "list state=new, newest 50": "SELECT id FROM tickets WHERE state = 'new' ORDER BY id DESC LIMIT 50",
-    "caller history (caller_number)": "SELECT id FROM tickets WHERE caller_number = '+6281200012345' "
-    "ORDER BY created_at DESC LIMIT 50",
-    "search rare word (warga12345), newest 50": "SELECT id FROM tickets WHERE to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
-    "coalesce(location_text,'') || ' ' || coalesce(description,'')) @@ "
-    "plainto_tsquery('simple', 'warga12345') ORDER BY id DESC LIMIT 50",
-    "search common words (pohon tumbang), newest 50": "SELECT id FROM tickets WHERE to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
-    "coalesce(location_text,'') || ' ' || coalesce(description,'')) @@ "
-    "plainto_tsquery('simple', 'pohon tumbang') ORDER BY id DESC LIMIT 50",
+    "list newest 50 (keyset first page)": (
+        "SELECT id, state, priority, caller_number, created_at FROM tickets "
+        "ORDER BY id DESC LIMIT 50"
+    ),
+    "list next page (keyset, id < :mid)": (
+        "SELECT id, state, priority, caller_number, created_at FROM tickets WHERE id < :mid "
+        "ORDER BY id DESC LIMIT 50"
+    ),
+    "list state=new, newest 50": (
+        "SELECT id FROM tickets WHERE state = 'new' ORDER BY id DESC LIMIT 50"
+    ),
+    "caller history (caller_number)": (
+        "SELECT id FROM tickets WHERE caller_number = '+6281200012345' "
+        "ORDER BY created_at DESC LIMIT 50"
+    ),
+    "search rare word (warga12345), newest 50": (
+        f"SELECT id FROM tickets WHERE {_FTS} @@ "  # noqa: S608 - constants only
+        "plainto_tsquery('simple', 'warga12345') ORDER BY id DESC LIMIT 50"
+    ),
+    "search common words (pohon tumbang), newest 50": (
+        f"SELECT id FROM tickets WHERE {_FTS} @@ "  # noqa: S608 - constants only
+        "plainto_tsquery('simple', 'pohon tumbang') ORDER BY id DESC LIMIT 50"
+    ),
 }
 
 

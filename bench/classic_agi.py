@@ -44,7 +44,7 @@ def main() -> int:
             if result.decision is not None:
                 ticket = result.ticket_number
                 priority, warn = result.decision.priority, result.decision.warn
-        for name, value in answer_for(arrival, ticket, priority, warn, QUEUE).items():
+        for name, value in answer_for(arrival, ticket, priority, warn).items():
             agi.set_variable(str(name), value)
     return 0
 

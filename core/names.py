@@ -19,6 +19,7 @@ class DialplanVar(StrEnum):
     TRIAGE = "SIAGA_TRIAGE"  # triage decision code (normal, silent_check, warn)
     CALLER = "SIAGA_CALLER"  # caller number as the gateway normalised it
     CALLBACK_TICKET = "SIAGA_CALLBACK_TICKET"  # set on callback channels: the ticket they join
+    CALLTAKER = "SIAGA_CALLTAKER"  # callback channels: the call taker's SIP account to connect
 
 
 # AMI UserEvent the dialplan sends after its talk detection (silent-call step), with the fields
@@ -152,14 +153,3 @@ class FlagSource(StrEnum):
     POLICY = "policy"
     MANUAL = "manual"
 
-
-class FlagKind(StrEnum):
-    """Kinds of rows in caller_flags."""
-
-    PRANK = "prank"  # lowers queue priority and plays the warning until it expires
-    CLEARED = "cleared"  # lifts earlier flags; the policy counts only calls after it
-
-
-class FlagSource(StrEnum):
-    POLICY = "policy"  # computed by the centre's prank policy from the caller's history
-    MANUAL = "manual"  # set or lifted by a supervisor

@@ -89,10 +89,9 @@ def parse_arrival(headers: Mapping[str, str], queue: str) -> Arrival:
     return Arrival(uniqueid, caller_raw, caller, fact)
 
 
-def answer_for(
-    arrival: Arrival, ticket: str | None, priority: int, warn: bool, queue: str
-) -> dict[str, str]:
-    """The variables to set: only those that differ from the dialplan's defaults."""
+def answer_for(arrival: Arrival, ticket: str | None, priority: int, warn: bool) -> dict[str, str]:
+    """The variables to set: only those that differ from the dialplan's defaults (the queue is
+    always the configured one, which the dialplan already holds)."""
     answer: dict[str, str] = {}
     if ticket:
         answer[DialplanVar.TICKET] = ticket
@@ -102,7 +101,6 @@ def answer_for(
         answer[DialplanVar.TRIAGE] = TriageCode.WARN.value
     if (arrival.caller or "") != (arrival.caller_raw or ""):
         answer[DialplanVar.CALLER] = arrival.caller or ""
-    del queue  # the dialplan's default queue is the configured one
     return answer
 
 
@@ -171,7 +169,7 @@ class IncomingRoute:
             if result is not None and result.decision is not None:
                 ticket = result.ticket_number
                 priority, warn = result.decision.priority, result.decision.warn
-        variables = answer_for(arrival, ticket, priority, warn, self.queue)
+        variables = answer_for(arrival, ticket, priority, warn)
         await send_variables(request.reader, request.writer, variables)
         log.info(
             "AGI incoming uniqueid=%s ticket=%s priority=%s caller=%s",

@@ -231,6 +231,8 @@ class AmiConsumer:
         if self.manager is not None:
             self.manager.stopping = True
             self.manager.close()
+        if self._tasks:  # recordings being finished: a short grace, then what is left is dropped
+            await asyncio.wait(list(self._tasks), timeout=min(grace_seconds, 3.0))
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(TimeoutError):

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 
 from core.db import make_sessionmaker
 from core.settings import Settings, get_settings
-from gateway import delivery
+from gateway import callbacks, delivery, health, reconcile
 from gateway.agi import ROUTE, IncomingRoute
 from gateway.ami import AmiConsumer
 from gateway.fastagi import FastAgiApplication
@@ -58,6 +58,9 @@ class Gateway:
 Worker = Callable[[Gateway], Coroutine[Any, Any, None]]
 WORKERS: list[Worker] = []
 WORKERS.append(delivery.run)  # webhook delivery to agencies (gateway/delivery.py)
+WORKERS.append(reconcile.run)  # tickets for calls only Asterisk saw (gateway/reconcile.py)
+WORKERS.append(health.run)  # heartbeat for /health/ready (gateway/health.py)
+WORKERS.append(callbacks.run)  # callbacks via AMI Originate (gateway/callbacks.py)
 
 
 def gateway_engine(url: str) -> AsyncEngine:
@@ -119,6 +122,7 @@ async def stop(gateway: Gateway, grace_seconds: float = 10.0) -> None:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+    await gateway.store.drain(grace_seconds / 2)
     try:
         await asyncio.wait_for(gateway.store.replay_once(), grace_seconds / 2)
     except Exception as exc:

@@ -1,7 +1,8 @@
 """The local spool: call facts the database could not take, kept on disk until it can.
 
-An append-only journal of JSON lines under ``settings.spool_dir``, each line written and fsync'd
-before the gateway goes on. The replayer seals the live journal (renames it) and applies the sealed
+An append-only journal of JSON lines under ``settings.spool_dir``: each line is in the kernel before
+the gateway goes on (it survives the gateway being killed) and on disk (fsync) within the same turn
+of the event loop. The replayer seals the live journal (renames it) and applies the sealed
 files in order; a file is deleted only once every fact in it is in the database. Applying a fact is
 idempotent, so a file replayed twice (a crash mid-replay) does no harm.
 
@@ -11,6 +12,7 @@ their own ``*.jsonl`` files in the same folder; the replayer takes them too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ class Spool:
         self.directory = directory
         self._file: IO[str] | None = None
         self._live_lines = 0
+        self._fsync_pending = False
 
     @property
     def live_path(self) -> Path:
@@ -45,10 +48,31 @@ class Spool:
             self._file = self.live_path.open("a", encoding="utf-8")
         line = json.dumps(fact.to_json(), separators=(",", ":"), default=str)
         self._file.write(line + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._file.flush()  # in the kernel now: survives the gateway being killed
         self._live_lines += 1
+        self._schedule_fsync()
         log.warning("spooled %s fact for uniqueid=%s", fact.kind, fact.uniqueid)
+
+    def _schedule_fsync(self) -> None:
+        """fsync once for every fact appended in the same turn of the event loop (a burst of
+        spooled calls costs one disk flush, not one each); at once outside a loop."""
+        if self._fsync_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.fsync()
+            return
+        self._fsync_pending = True
+        loop.call_soon(self.fsync)
+
+    def fsync(self) -> None:
+        self._fsync_pending = False
+        if self._file is not None:
+            try:
+                os.fsync(self._file.fileno())
+            except OSError:
+                log.exception("spool fsync failed")
 
     def reject(self, fact: CallFact) -> None:
         """Keep a fact the database refused, for a person to look at."""
@@ -59,6 +83,7 @@ class Spool:
     def seal(self) -> None:
         """Close the live journal and make it a sealed file the replayer takes."""
         if self._file is not None:
+            self.fsync()
             self._file.close()
             self._file = None
         live = self.live_path
@@ -68,6 +93,7 @@ class Spool:
 
     def close(self) -> None:
         if self._file is not None:
+            self.fsync()
             self._file.close()
             self._file = None
 

@@ -41,6 +41,9 @@ class FactStore:
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
         self.database_ok = True
+        # writes still running past their bound: never awaited on the call path (cancelling a
+        # query can itself take long), harmless when they land (the spooled copy is idempotent)
+        self._late: set[asyncio.Task[FactResult]] = set()
 
     async def apply(self, fact: CallFact) -> FactResult:
         """Apply ``fact`` in its own transaction (no bound, raises on failure)."""
@@ -55,9 +58,13 @@ class FactStore:
         if time.monotonic() < self._down_until:
             self._spool(fact)
             return None
-        try:
-            result = await asyncio.wait_for(self.apply(fact), self.bound_seconds)
-        except Exception as exc:
+        task = asyncio.ensure_future(self.apply(fact))
+        done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
+        exc: BaseException | None = task.exception() if done else TimeoutError()
+        if not done:
+            self._late.add(task)
+            task.add_done_callback(self._late_done)
+        if exc is not None:
             self._down_until = time.monotonic() + COOL_DOWN_SECONDS
             if self.database_ok:
                 log.error(
@@ -69,7 +76,17 @@ class FactStore:
             self._spool(fact)
             return None
         self.database_ok = True
-        return result
+        return task.result()
+
+    def _late_done(self, task: asyncio.Task[FactResult]) -> None:
+        self._late.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a late write failed too: %s", type(task.exception()).__name__)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let writes still running past their bound finish (on stop)."""
+        if self._late:
+            await asyncio.wait(list(self._late), timeout=grace_seconds)
 
     def _spool(self, fact: CallFact) -> None:
         try:

@@ -5,6 +5,7 @@ from models.audit import AuditEntry
 from models.base import Base
 from models.call import Call, CallEvent
 from models.dispatch import DeliveryAttempt, Dispatch, DispatchUpdate, OutboxMessage
+from models.health import GatewayHeartbeat
 from models.people import User
 from models.ticket import Ticket
 from models.triage import CallerFlag, TriageSettings
@@ -20,6 +21,7 @@ __all__ = [
     "DeliveryAttempt",
     "Dispatch",
     "DispatchUpdate",
+    "GatewayHeartbeat",
     "OutboxMessage",
     "Ticket",
     "TriageSettings",

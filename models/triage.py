@@ -34,10 +34,10 @@ class CallerFlag(Base):
     __table_args__ = (Index("ix_caller_flags_number_created", "caller_number", "created_at"),)
 
 
-class TriagePolicyRow(Base):
+class TriageSettings(Base):
     """The centre's prank policy (one row, id 1): thresholds, windows and decay as JSON."""
 
-    __tablename__ = "triage_policy"
+    __tablename__ = "triage_settings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB)

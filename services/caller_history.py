@@ -86,12 +86,25 @@ async def summary(
     verdict, settings = await triage.verdict_for(session, number, now)
     flags = await list_flags(session, number, now=now, active_only=True)
     total, pranks, ghosts = len(rows), counts.get("prank", 0), counts.get("ghost", 0)
+    active_flag = (
+        {
+            "source": verdict.source,
+            "priority": verdict.priority,
+            "warn": verdict.warn,
+            "expires_at": verdict.expires_at,
+            "reasons": describe(verdict, settings),
+        }
+        if verdict.flagged
+        else None
+    )
     return {
         "number": number,
         "window_hours": window_hours,
         "total": total,
         "by_classification": dict(counts),
         "text": summary_text(total, pranks, ghosts, window_hours),
+        "text_id": summary_text(total, pranks, ghosts, window_hours),
+        "active_flag": active_flag,  # what the caller's next call gets, None for a normal caller
         "text_en": summary_text(total, pranks, ghosts, window_hours, "en"),
         "calls": [
             {
@@ -161,7 +174,8 @@ async def list_flags(
         lifted: dict[str, datetime] = {}
         for f in flags:
             if f.kind == FlagKind.CLEARED and f.created_at <= now:
-                lifted[f.caller_number] = max(lifted.get(f.caller_number, f.created_at), f.created_at)
+                previous = lifted.get(f.caller_number, f.created_at)
+                lifted[f.caller_number] = max(previous, f.created_at)
         result = [
             d
             for d in result

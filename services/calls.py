@@ -28,7 +28,7 @@ from core.names import (
     TalkResult,
     TicketState,
 )
-from services import events, triage
+from services import autoclassify, events, triage
 
 log = logging.getLogger(__name__)
 
@@ -286,11 +286,11 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
         data["queue_priority"] = decision.priority
         data["triage_code"] = decision.code
         if decision.reasons:
-            data["triage_reasons"] = list(decision.reasons)
+            data["triage_reasons"] = [str(r) for r in decision.reasons]
         fact = CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)
     values = _values(fact)
     columns = tuple(sorted(values))
-    notes = "; ".join(decision.reasons) if decision and decision.reasons else None
+    notes = "; ".join(str(r) for r in decision.reasons) if decision and decision.reasons else None
     params: dict[str, Any] = {
         "state": TicketState.NEW.value,
         "normal_priority": triage.NORMAL_PRIORITY,
@@ -342,3 +342,7 @@ async def _after(
     elif kind is CallEventKind.TRIAGE and fact.data.get("triage") == TalkResult.SILENT:
         await session.execute(_ADD_NOTE, {"ticket_id": ticket_id, "note": GHOST_NOTE})
         await events.publish(session, StreamEvent.TICKET_UPDATED, base)
+    if kind in (CallEventKind.ENDED, CallEventKind.ANSWERED):
+        # a call that ended before a call taker spoke is classified ghost by the system; an
+        # answer (even one learned late) leaves the classification to the call taker (issue 5)
+        await autoclassify.on_call_ended(session, ticket_id)

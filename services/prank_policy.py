@@ -21,15 +21,36 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from core.errors import ValidationFailed
 from core.names import Classification, FlagKind, FlagSource
 from core.timeutil import local
 
 NORMAL_PRIORITY = 5
-LOWEST_PRIORITY = 1
+LOW_PRIORITY = 1  # the lowest queue priority; no caller goes below it
+
+# reason codes (Verdict.reasons)
+REASON_POLICY = "repeat_prank"
+REASON_MANUAL = "manual_flag"
+
+
+class PolicyError(ValidationFailed):
+    error_id = "invalid-triage-policy"
+
+
+# name: (type, minimum, maximum)
+_LIMITS: dict[str, tuple[type, float, float]] = {
+    "window_hours": (float, 1.0, 24.0 * 30),
+    "half_life_hours": (float, 0.1, 24.0 * 30),
+    "threshold": (float, 0.1, 1000.0),
+    "prank_weight": (float, 0.0, 100.0),
+    "ghost_weight": (float, 0.0, 100.0),
+    "priority_penalty": (int, 0, NORMAL_PRIORITY - LOW_PRIORITY),
+    "manual_flag_hours": (float, 0.1, 24.0 * 90),
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class PolicySettings:
     enabled: bool = True
     window_hours: float = 24.0  # only calls this recent count
     half_life_hours: float = 6.0  # a call's weight halves every half-life
@@ -41,13 +62,62 @@ class Policy:
     manual_flag_hours: float = 24.0  # default duration of a flag a supervisor sets
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
-        """Known keys only; anything missing keeps its default."""
+    def from_dict(cls, data: dict[str, Any] | None) -> PolicySettings:
+        """Known keys only (others are ignored); anything missing keeps its default."""
         known = {f.name for f in fields(cls)}
-        return replace(cls(), **{k: v for k, v in (data or {}).items() if k in known})
+        return cls().updated({k: v for k, v in (data or {}).items() if k in known})
+
+    def updated(self, changes: dict[str, Any]) -> PolicySettings:
+        """A copy with ``changes`` applied; PolicyError names every bad value."""
+        known = {f.name for f in fields(self)}
+        errors: dict[str, str] = {}
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                errors[name] = "unknown setting"
+            elif name in ("enabled", "warn"):
+                if not isinstance(value, bool):
+                    errors[name] = "must be true or false"
+                else:
+                    clean[name] = value
+            else:
+                kind, low, high = _LIMITS[name]
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                if ok and kind is int and float(value) != int(value):
+                    ok = False
+                if not ok or not (low <= value <= high) or math.isnan(value):
+                    errors[name] = f"must be a {kind.__name__} between {low:g} and {high:g}"
+                else:
+                    clean[name] = kind(value)
+        if errors:
+            raise PolicyError(
+                "Kebijakan tidak valid / invalid triage policy", {"fields": errors}
+            )
+        return replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class FlagStatus(StrEnum):
+    """Where a caller_flags row stands at a given time."""
+
+    ACTIVE = "active"  # a prank flag in force (unless a later lift overrides it)
+    SCHEDULED = "scheduled"  # created for a later time
+    EXPIRED = "expired"
+    LIFT = "lift"  # a "cleared" row: it lifts the flags before it
+
+    @classmethod
+    def of(
+        cls, kind: str, created_at: datetime, expires_at: datetime | None, now: datetime
+    ) -> FlagStatus:
+        if kind == FlagKind.CLEARED:
+            return cls.LIFT
+        if created_at > now:
+            return cls.SCHEDULED
+        if expires_at is not None and expires_at <= now:
+            return cls.EXPIRED
+        return cls.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,22 +130,15 @@ class PastCall:
 class Flag:
     kind: str  # FlagKind
     source: str  # FlagSource
-    set_by: str
     created_at: datetime
     expires_at: datetime | None = None
     reason: str | None = None
-    priority_penalty: int = 0
+    set_by: str = ""
+    priority_penalty: int | None = 0
+    id: int | None = None
 
     def active(self, now: datetime) -> bool:
         return self.created_at <= now and (self.expires_at is None or self.expires_at > now)
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """Why a caller is flagged, as data; ``format_reason`` turns it into a sentence."""
-
-    code: str  # "policy" or "manual"
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,61 +148,72 @@ class Verdict:
     priority: int = NORMAL_PRIORITY
     warn: bool = False
     score: float = 0.0
-    expires_at: datetime | None = None
+    expires_at: datetime | None = None  # when the flag ends (no new prank call assumed)
     cleared_at: datetime | None = None  # the last lift: calls before it do not count
-    reasons: tuple[Reason, ...] = ()
+    reasons: tuple[str, ...] = ()  # REASON_* codes
+    prank_calls: int = 0  # prank calls counted
+    ghost_calls: int = 0  # ghost calls counted
+    flag: Flag | None = None  # the supervisor's flag behind a manual verdict
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-def weight(policy: Policy, classification: str | None) -> float:
+def weight(settings: PolicySettings, classification: str | None) -> float:
     if classification == Classification.PRANK:
-        return policy.prank_weight
+        return settings.prank_weight
     if classification == Classification.GHOST:
-        return policy.ghost_weight
+        return settings.ghost_weight
     return 0.0
 
 
 def _counted(
-    policy: Policy, calls: Iterable[PastCall], now: datetime, since: datetime | None
-) -> list[tuple[datetime, float]]:
-    start = now - timedelta(hours=policy.window_hours)
-    out = []
-    for call in calls:
-        w = weight(policy, call.classification)
-        if w <= 0 or call.at > now or call.at <= start:
-            continue
-        if since is not None and call.at <= since:
-            continue
-        out.append((call.at, w))
-    return out
+    settings: PolicySettings, calls: Iterable[PastCall], now: datetime, since: datetime | None
+) -> list[PastCall]:
+    start = now - timedelta(hours=settings.window_hours)
+    return [
+        c
+        for c in calls
+        if weight(settings, c.classification) > 0
+        and start < c.at <= now
+        and (since is None or c.at > since)
+    ]
 
 
-def _decayed(policy: Policy, points: Iterable[tuple[datetime, float]], now: datetime) -> float:
-    half_life = policy.half_life_hours * 3600.0
-    return sum(w * 2.0 ** (-(now - at).total_seconds() / half_life) for at, w in points)
+def _decayed(settings: PolicySettings, calls: Iterable[PastCall], now: datetime) -> float:
+    half_life = settings.half_life_hours * 3600.0
+    return sum(
+        weight(settings, c.classification) * 2.0 ** (-(now - c.at).total_seconds() / half_life)
+        for c in calls
+    )
 
 
 def score(
-    policy: Policy, calls: Iterable[PastCall], now: datetime, since: datetime | None = None
+    settings: PolicySettings,
+    calls: Iterable[PastCall],
+    now: datetime,
+    since: datetime | None = None,
 ) -> float:
     """The caller's decayed score at ``now`` (calls at or before ``since`` do not count)."""
-    return _decayed(policy, _counted(policy, calls, now, since), now)
+    return _decayed(settings, _counted(settings, calls, now, since), now)
 
 
 def expiry(
-    policy: Policy, calls: Iterable[PastCall], now: datetime, since: datetime | None = None
+    settings: PolicySettings,
+    calls: Iterable[PastCall],
+    now: datetime,
+    since: datetime | None = None,
 ) -> datetime:
     """The first moment from ``now`` on when, with no new calls, the score is below the
-    threshold: by decay, or when calls leave the window."""
-    points = sorted(_counted(policy, calls, now, since))
-    window = timedelta(hours=policy.window_hours)
-    half_life = policy.half_life_hours * 3600.0
+    threshold: by decay, or when calls leave the window, whichever comes first."""
+    points = sorted(_counted(settings, calls, now, since), key=lambda c: c.at)
+    window = timedelta(hours=settings.window_hours)
+    half_life = settings.half_life_hours * 3600.0
     start = now
     while points:
-        level = _decayed(policy, points, start)
-        if level < policy.threshold:
+        level = _decayed(settings, points, start)
+        if level < settings.threshold:
             return start
-        crossing = start + timedelta(seconds=half_life * math.log2(level / policy.threshold))
-        leaves = points[0][0] + window  # the oldest call leaves the window then
+        crossing = start + timedelta(seconds=half_life * math.log2(level / settings.threshold))
+        leaves = points[0].at + window  # the oldest counted call leaves the window then
         if crossing <= leaves:
             return crossing
         start = leaves
@@ -148,11 +222,18 @@ def expiry(
 
 
 def evaluate(
-    policy: Policy, calls: Sequence[PastCall], flags: Sequence[Flag], now: datetime
+    calls: Sequence[PastCall],
+    flags: Sequence[Flag],
+    now: datetime,
+    settings: PolicySettings,
 ) -> Verdict:
     """The verdict for a caller arriving ``now``."""
     lifts = [f for f in flags if f.kind == FlagKind.CLEARED and f.active(now)]
     cleared_at = max((f.created_at for f in lifts), default=None)
+    counted = _counted(settings, calls, now, cleared_at)
+    current = _decayed(settings, counted, now)
+    pranks = sum(1 for c in counted if c.classification == Classification.PRANK)
+    ghosts = len(counted) - pranks
     manual = [
         f
         for f in flags
@@ -160,96 +241,82 @@ def evaluate(
         and f.active(now)
         and (cleared_at is None or f.created_at > cleared_at)
     ]
-    current = score(policy, calls, now, cleared_at)
     if manual:
         flag = max(manual, key=lambda f: f.created_at)
-        penalty = flag.priority_penalty or policy.priority_penalty
-        priority = max(LOWEST_PRIORITY, NORMAL_PRIORITY - penalty)
-        reason = Reason(
-            "manual",
-            {
-                "set_by": flag.set_by,
-                "reason": flag.reason or "",
-                "priority": priority,
-                "expires_at": flag.expires_at,
-            },
-        )
+        penalty = flag.priority_penalty or settings.priority_penalty
         return Verdict(
-            True, FlagSource.MANUAL.value, priority, True, current, flag.expires_at, cleared_at,
-            (reason,),
+            flagged=True,
+            source=FlagSource.MANUAL.value,
+            priority=max(LOW_PRIORITY, NORMAL_PRIORITY - penalty),
+            warn=True,
+            score=current,
+            expires_at=flag.expires_at,
+            cleared_at=cleared_at,
+            reasons=(REASON_MANUAL,),
+            prank_calls=pranks,
+            ghost_calls=ghosts,
+            flag=flag,
         )
-    if not policy.enabled or current < policy.threshold:
-        return Verdict(score=current, cleared_at=cleared_at)
-    counted = _counted(policy, calls, now, cleared_at)
-    pranks = sum(
-        1 for c in calls
-        if c.classification == Classification.PRANK and (c.at, policy.prank_weight) in counted
-    )
-    ghosts = sum(
-        1 for c in calls
-        if c.classification == Classification.GHOST and (c.at, policy.ghost_weight) in counted
-    )
-    priority = max(LOWEST_PRIORITY, NORMAL_PRIORITY - policy.priority_penalty)
-    expires_at = expiry(policy, calls, now, cleared_at)
-    reason = Reason(
-        "policy",
-        {
-            "pranks": pranks,
-            "ghosts": ghosts,
-            "window_hours": policy.window_hours,
-            "score": round(current, 2),
-            "threshold": policy.threshold,
-            "priority": priority,
-            "warn": policy.warn,
-            "expires_at": expires_at,
-        },
-    )
+    if not settings.enabled or current < settings.threshold:
+        return Verdict(
+            score=current, cleared_at=cleared_at, prank_calls=pranks, ghost_calls=ghosts
+        )
     return Verdict(
-        True, FlagSource.POLICY.value, priority, policy.warn, current, expires_at, cleared_at,
-        (reason,),
+        flagged=True,
+        source=FlagSource.POLICY.value,
+        priority=max(LOW_PRIORITY, NORMAL_PRIORITY - settings.priority_penalty),
+        warn=settings.warn,
+        score=current,
+        expires_at=expiry(settings, counted, now),
+        cleared_at=cleared_at,
+        reasons=(REASON_POLICY,),
+        prank_calls=pranks,
+        ghost_calls=ghosts,
     )
 
 
-def _hours(value: float) -> str:
-    return f"{value:g}"
-
-
-def _when(at: datetime | None, lang: str) -> str:
+def _until(at: datetime | None, lang: str) -> str:
     if at is None:
-        return "dicabut" if lang == "id" else "lifted"
-    return local(at).strftime("%d/%m %H:%M") + " WIB"
+        return "sampai dicabut" if lang == "id" else "until lifted"
+    text = local(at).strftime("%d/%m %H:%M") + " WIB"
+    return f"hingga {text}" if lang == "id" else f"until {text}"
 
 
-def format_reason(reason: Reason, lang: str = "id") -> str:
-    """One sentence for the ticket's triage note and the consoles (Bahasa Indonesia by default)."""
-    p = reason.params
-    if reason.code == "manual":
-        until = _when(p.get("expires_at"), lang)
-        if lang == "en":
-            return (
-                f"flagged as prank caller by {p['set_by']}: {p.get('reason') or '-'}; "
-                f"queue priority {p['priority']}, warning played, until {until}"
-            )
-        return (
-            f"ditandai penelepon iseng oleh {p['set_by']}: {p.get('reason') or '-'}; "
-            f"prioritas antrean {p['priority']}, peringatan diputar, hingga {until}"
-        )
-    score_text = f"{p['score']:.2f}"
-    if lang == "en":
-        warning = ", warning played" if p.get("warn") else ""
-        return (
-            f"repeat caller: {p['pranks']} prank and {p['ghosts']} ghost calls in "
-            f"{_hours(p['window_hours'])} h (score {score_text} >= {p['threshold']:g}); "
-            f"queue priority {p['priority']}{warning}, until {_when(p.get('expires_at'), lang)}"
-        )
-    warning = ", peringatan diputar" if p.get("warn") else ""
-    return (
-        f"penelepon berulang: {p['pranks']} panggilan iseng dan {p['ghosts']} panggilan kosong "
-        f"dalam {_hours(p['window_hours'])} jam (skor {score_text.replace('.', ',')} >= "
-        f"{p['threshold']:g}); prioritas antrean {p['priority']}{warning}, "
-        f"hingga {_when(p.get('expires_at'), lang)}"
-    )
-
-
-def format_reasons(reasons: Iterable[Reason], lang: str = "id") -> list[str]:
-    return [format_reason(r, lang) for r in reasons]
+def describe(verdict: Verdict, settings: PolicySettings, lang: str = "id") -> list[str]:
+    """One sentence per reason, for the ticket's triage note and the consoles (Bahasa Indonesia
+    by default, ``lang="en"`` for English)."""
+    out: list[str] = []
+    warning_id = ", peringatan diputar" if verdict.warn else ""
+    warning_en = ", warning played" if verdict.warn else ""
+    until = _until(verdict.expires_at, lang)
+    for code in verdict.reasons:
+        if code == REASON_MANUAL and verdict.flag is not None:
+            who, why = verdict.flag.set_by, verdict.flag.reason or "-"
+            if lang == "en":
+                out.append(
+                    f"flagged as a prank caller by {who}: {why}; "
+                    f"queue priority {verdict.priority}{warning_en}, {until}"
+                )
+            else:
+                out.append(
+                    f"ditandai penelepon iseng oleh {who}: {why}; "
+                    f"prioritas antrean {verdict.priority}{warning_id}, {until}"
+                )
+        elif code == REASON_POLICY:
+            hours = f"{settings.window_hours:g}"
+            level = f"{verdict.score:.2f}"
+            limit = f"{settings.threshold:g}"
+            pranks, ghosts = verdict.prank_calls, verdict.ghost_calls
+            if lang == "en":
+                counts = f"{pranks} prank and {ghosts} ghost calls in {hours} h"
+                out.append(
+                    f"repeat caller: {counts} (score {level} >= {limit}); "
+                    f"queue priority {verdict.priority}{warning_en}, {until}"
+                )
+            else:
+                counts = f"{pranks} panggilan iseng dan {ghosts} panggilan kosong dalam {hours} jam"
+                out.append(
+                    f"penelepon berulang: {counts} (skor {level.replace('.', ',')} >= {limit}); "
+                    f"prioritas antrean {verdict.priority}{warning_id}, {until}"
+                )
+    return out

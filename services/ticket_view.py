@@ -80,7 +80,9 @@ def ticket_fields(ticket: Ticket) -> dict[str, Any]:
 def call_fields(call: Call) -> dict[str, Any]:
     data = {k: getattr(call, k) for k in CALL_FIELDS}
     data["has_recording"] = call.recording_path is not None
-    data["recording_url"] = f"/recordings/{call.id}" if call.recording_path else None
+    data["recording_url"] = (
+        f"/tickets/{call.ticket_id}/calls/{call.id}/recording" if call.recording_path else None
+    )
     return data
 
 
@@ -96,7 +98,9 @@ async def caller_history(
     except (ImportError, AttributeError):
         summary = None
     if summary is not None:
-        result: dict[str, Any] = await summary(session, number, utcnow())
+        result: dict[str, Any] = await summary(
+            session, number, utcnow(), exclude_ticket=exclude_ticket
+        )
         return result
     since = utcnow() - timedelta(hours=24)
     rows = await session.execute(

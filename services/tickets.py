@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, InvalidTransition, NotFound
-from core.names import Classification, StreamEvent, TicketState
+from core.names import Classification, DispatchState, StreamEvent, TicketState
 from core.phone import normalise
-from models import Ticket
+from models import Dispatch, Ticket
 from services import audit, events, lifecycle
 
 FORM_FIELDS = (
@@ -67,9 +67,7 @@ async def update_form(
         error.error_id = "stale-ticket"
         raise error
     if TicketState(ticket.state) in lifecycle.FINAL_STATES:
-        raise InvalidTransition(
-            "Tiket sudah ditutup / the ticket is closed", {"state": ticket.state}
-        )
+        raise _closed(ticket)
     if changes.get("callback_number"):
         changes["callback_number"] = (
             normalise(changes["callback_number"]) or changes["callback_number"]
@@ -118,6 +116,8 @@ async def classify(
     a ticket already handed to agencies cannot become a prank or ghost call."""
     ticket = await get_ticket(session, ticket_id, lock=True)
     state = TicketState(ticket.state)
+    if state in lifecycle.FINAL_STATES:
+        raise _closed(ticket)
     if classification in CLOSING_CLASSIFICATIONS and state not in lifecycle.OPEN_STATES:
         error = InvalidTransition(
             "Tiket yang sudah diteruskan ke instansi tidak bisa diklasifikasi ulang sebagai "
@@ -160,8 +160,60 @@ async def classify(
     return ticket
 
 
+def _closed(ticket: Ticket) -> Conflict:
+    error = Conflict(
+        "Tiket sudah ditutup dan tidak bisa diubah / the ticket is closed and cannot change",
+        {"state": ticket.state},
+    )
+    error.error_id = "ticket-closed"
+    return error
+
+
+# States that follow the ticket's dispatches (services.dispatch moves the ticket there); a person
+# never sets them by hand.
+DISPATCH_STATES = frozenset(
+    {TicketState.DISPATCHED, TicketState.ACKNOWLEDGED, TicketState.ON_SCENE}
+)
+_OPEN_DISPATCH = (DispatchState.CLOSED.value, DispatchState.CANCELLED.value)
+
+
 async def move(session: AsyncSession, ticket_id: int, target: TicketState, *, actor: str) -> Ticket:
+    """A person's move of the ticket (the transition table decides first):
+
+    - dispatched / acknowledged / on scene follow the dispatches, never set by hand;
+    - closing needs a classification (the NTPD procedure classifies every call);
+    - cancelling a ticket whose dispatches are still open is refused: cancel those first, so no
+      agency keeps working a ticket the centre dropped.
+    """
     ticket = await get_ticket(session, ticket_id, lock=True)
+    current = TicketState(ticket.state)
+    lifecycle.check(current, target)
+    if target in DISPATCH_STATES:
+        raise InvalidTransition(
+            "Status ini mengikuti penugasan instansi / this state follows the agencies' dispatches",
+            {"from": current.value, "to": target.value, "reason": "follows-dispatches"},
+        )
+    if target is TicketState.CLOSED and ticket.classification is None:
+        error = Conflict(
+            "Klasifikasikan panggilan sebelum menutup tiket / classify the call before closing",
+            {"from": current.value, "to": target.value},
+        )
+        error.error_id = "classification-required"
+        raise error
+    if target is TicketState.CANCELLED:
+        open_dispatches = await session.scalar(
+            select(func.count())
+            .select_from(Dispatch)
+            .where(Dispatch.ticket_id == ticket.id, Dispatch.state.not_in(_OPEN_DISPATCH))
+        )
+        if open_dispatches:
+            error = Conflict(
+                "Batalkan dulu penugasan instansi yang masih berjalan / "
+                "cancel the open dispatches first",
+                {"open_dispatches": open_dispatches},
+            )
+            error.error_id = "open-dispatches"
+            raise error
     await lifecycle.transition(session, ticket, target, actor=actor)
     await session.flush()
     await session.refresh(ticket)

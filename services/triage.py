@@ -1,8 +1,8 @@
 """What happens to a caller before the queue: priority, silent-call check, warning.
 
-``decide`` is called on the call path (inside the FastAGI bound) for every arriving call: one indexed
-round trip (the number's prank/ghost tickets in the policy window and its recent flags, in one
-``UNION ALL``) plus, at most every ``SETTINGS_TTL_SECONDS``, the centre's policy row. A decision
+``decide`` is called on the call path (inside the FastAGI bound) for every arriving call: one
+indexed round trip (the number's prank/ghost tickets in the policy window and its recent flags, in
+one ``UNION ALL``) plus, at most every ``SETTINGS_TTL_SECONDS``, the centre's policy row. A decision
 never refuses service: a flagged caller is queued at a lower priority, after a warning.
 
 The rules themselves are pure functions in ``services.prank_policy``.

@@ -138,6 +138,13 @@ async def update_user(
     session: AsyncSession, user_id: int, *, actor: str, changes: dict[str, object]
 ) -> User:
     user = await get_user(session, user_id)
+    if changes.get("active") is False and user.username == actor:
+        error = Conflict(
+            "Anda tidak bisa menonaktifkan akun sendiri / you cannot deactivate yourself",
+            {"user_id": user_id},
+        )
+        error.error_id = "cannot-deactivate-self"
+        raise error
     new_password = changes.pop("password", None)
     before = {k: getattr(user, k) for k in changes}
     after = dict(changes)

@@ -1,4 +1,8 @@
-"""A call's recording, for centre staff only; every download is audited."""
+"""A call's recording, for centre staff only (never agencies); every download is audited.
+
+The address is ``/tickets/{ticket_id}/calls/{call_id}/recording``; ``/recordings/{call_id}`` is the
+same download by call id alone (the consoles' audio element uses it with ``?access_token=``).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CentreStaff, EntityId, Session, get_settings_dep
 from core.errors import NotFound
 from core.settings import Settings
 from models import Call
 from services import audit
+from services.auth import Principal
 
-router = APIRouter(prefix="/recordings", tags=["recordings"])
+router = APIRouter(tags=["recordings"])
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,200}\.wav$")
 
@@ -29,17 +35,22 @@ def recording_file(settings: Settings, name: str) -> Path | None:
     return path if path.is_relative_to(folder) else None
 
 
-@router.get("/{call_id}", response_class=FileResponse)
-async def download(
-    call_id: EntityId,
-    principal: CentreStaff,
-    session: Session,
-    settings: Annotated[Settings, Depends(get_settings_dep)],
+async def _send(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    call_id: int,
+    ticket_id: int | None,
 ) -> FileResponse:
     call = await session.get(Call, call_id)
+    if call is not None and ticket_id is not None and call.ticket_id != ticket_id:
+        call = None  # a call of another ticket: as if it did not exist
     path = recording_file(settings, call.recording_path) if call and call.recording_path else None
     if call is None or path is None or not path.is_file():
-        raise NotFound("Rekaman tidak ditemukan / recording not found", {"call_id": call_id})
+        raise NotFound(
+            "Rekaman tidak ditemukan / recording not found",
+            {"call_id": call_id, "ticket_id": ticket_id},
+        )
     await audit.record(
         session,
         actor=principal.username,
@@ -50,3 +61,24 @@ async def download(
     )
     await session.commit()
     return FileResponse(path, media_type="audio/wav", filename=f"call-{call.id}.wav")
+
+
+@router.get("/tickets/{ticket_id}/calls/{call_id}/recording", response_class=FileResponse)
+async def ticket_call_recording(
+    ticket_id: EntityId,
+    call_id: EntityId,
+    principal: CentreStaff,
+    session: Session,
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> FileResponse:
+    return await _send(session, settings, principal, call_id, ticket_id)
+
+
+@router.get("/recordings/{call_id}", response_class=FileResponse)
+async def download(
+    call_id: EntityId,
+    principal: CentreStaff,
+    session: Session,
+    settings: Annotated[Settings, Depends(get_settings_dep)],
+) -> FileResponse:
+    return await _send(session, settings, principal, call_id, None)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+import secrets
 
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import User
+from services import users
 from tests.api.conftest import PASSWORD, Client, People
 
 
@@ -43,22 +51,32 @@ async def test_wrong_credentials_get_one_answer_that_reveals_nothing(
     assert r.json()["error_id"] == "invalid-credentials"
 
 
-async def test_every_endpoint_but_health_needs_authentication(client: Client) -> None:
+# Public by design: health checks, the login itself, the OpenAPI description, and the consoles'
+# pages and static files (they hold no data; every call they make needs a token).
+PUBLIC_PREFIXES = ("/health/", "/auth/token", "/openapi.json", "/docs", "/redoc", "/ui", "/")
+
+
+def _api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every operation the API describes, with each path parameter set to 1."""
+    found = []
+    for template, operations in app.openapi()["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        if path == "/" or any(path.startswith(p) for p in PUBLIC_PREFIXES if p != "/"):
+            continue
+        found += [(method.upper(), path) for method in sorted(operations)]
+    return found
+
+
+async def test_every_endpoint_but_health_needs_authentication(
+    client: Client, api_app: FastAPI
+) -> None:
     anonymous = await client()
-    for path in (
-        "/tickets",
-        "/tickets/1",
-        "/users",
-        "/audit",
-        "/meta/categories",
-        "/auth/me",
-        "/recordings/1",
-        "/events/stream",
-        "/agency/dispatches",
-    ):
-        r = await anonymous.get(path)
-        assert r.status_code == 401, path
-        assert r.json()["error_id"] == "unauthenticated", path
+    routes = _api_routes(api_app)
+    assert ("GET", "/tickets") in routes and ("GET", "/events/stream") in routes
+    for method, path in routes:
+        r = await anonymous.request(method, path)
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.json()["error_id"] == "unauthenticated", (method, path)
     assert (await anonymous.get("/health/live")).status_code == 200
 
 
@@ -107,12 +125,35 @@ async def test_an_admin_creates_a_user_who_can_log_in_and_deactivates_them(
     sari = await client()
     login = {"username": f"sari-{people.agency_id}", "password": "panjang-sekali-1"}
     assert (await sari.post("/auth/token", data=login)).status_code == 200
+    reset = await admin.patch(f"/users/{user_id}", json={"password": "baru-dan-panjang-2"})
+    assert reset.status_code == 200
+    assert (await sari.post("/auth/token", data=login)).status_code == 401
+    login["password"] = "baru-dan-panjang-2"
+    token = (await sari.post("/auth/token", data=login)).json()["access_token"]
+    sari.headers["Authorization"] = f"Bearer {token}"
+    assert (await sari.get("/auth/me")).json()["username"] == login["username"]
+
     assert (await admin.patch(f"/users/{user_id}", json={"active": False})).status_code == 200
     assert (await sari.post("/auth/token", data=login)).status_code == 401
+    # a token issued before the deactivation stops working at once
+    after = await sari.get("/auth/me")
+    assert after.status_code == 401
+    assert after.json()["error_id"] == "unauthenticated"
     audit = await admin.get("/audit", params={"entity": "user", "entity_id": str(user_id)})
-    actions = [e["action"] for e in audit.json()["items"]]
-    assert actions == ["user.update", "user.create"]
-    assert "panjang-sekali-1" not in audit.text
+    entries = audit.json()["items"]
+    assert [e["action"] for e in entries] == ["user.update", "user.update", "user.create"]
+    assert entries[0]["before"] == {"active": True} and entries[0]["after"] == {"active": False}
+    assert entries[1]["after"] == {"password_changed": True}
+    assert "panjang" not in audit.text  # no password ever reaches the audit log
+
+
+async def test_an_admin_cannot_deactivate_themselves(client: Client, people: People) -> None:
+    admin = await client(people.admin)
+    me = (await admin.get("/auth/me")).json()
+    r = await admin.patch(f"/users/{me['id']}", json={"active": False})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "cannot-deactivate-self"
+    assert (await admin.get("/auth/me")).json()["active"] is True
 
 
 async def test_user_rules_are_checked(client: Client, people: People) -> None:
@@ -132,3 +173,15 @@ async def test_user_rules_are_checked(client: Client, people: People) -> None:
         "/users", json={"username": people.calltaker, "password": "x" * 12, "role": "calltaker"}
     )
     assert dup.status_code == 409
+
+
+async def test_the_first_start_creates_one_admin_and_never_another(session: AsyncSession) -> None:
+    # inside a transaction rolled back after the test: pretend the centre has no admin yet
+    await session.execute(update(User).where(User.role == "admin").values(role="supervisor"))
+    password = "pertama-kali-" + secrets.token_hex(4)
+    name = "admin-" + secrets.token_hex(4)
+    assert await users.ensure_admin(session, name, password) is True
+    admin = await users.authenticate(session, name, password)
+    assert admin.role == "admin"
+    assert await users.ensure_admin(session, "admin-two", "another-password") is False
+    assert await session.scalar(select(User.id).where(User.username == "admin-two")) is None

@@ -7,11 +7,12 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.timeutil import utcnow
+from models import Agency, Call, CallEvent, Dispatch
 from tests.api.conftest import Client, MakeTicket, People
 
 
@@ -154,7 +155,11 @@ async def test_a_missing_ticket_is_a_404_json(client: Client, people: People) ->
 async def test_the_audit_log_cannot_be_changed_or_deleted_even_in_the_database(
     engine: AsyncEngine,
 ) -> None:
-    for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+    for statement in (
+        "UPDATE audit_log SET actor = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ):
         async with engine.connect() as conn:
             with pytest.raises(DBAPIError, match="append-only"):
                 await conn.execute(text(statement))
@@ -220,3 +225,122 @@ async def test_a_bad_cursor_is_a_clear_error(client: Client, people: People) -> 
     r = await ct.get("/tickets", params={"cursor": "garbage!"})
     assert r.status_code == 422
     assert "cursor" in str(r.json()["details"])
+
+
+async def test_a_closed_ticket_can_be_neither_reclassified_nor_edited(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket(state="closed", classification="prank")
+    ct = await client(people.calltaker)
+    for r in (
+        await ct.post(f"/tickets/{ticket.id}/classification", json={"classification": "emergency"}),
+        await ct.patch(f"/tickets/{ticket.id}", json={"description": "nanti"}),
+    ):
+        assert r.status_code == 409
+        assert r.json()["error_id"] == "ticket-closed"
+    assert (await ct.get(f"/tickets/{ticket.id}")).json()["classification"] == "prank"
+
+
+@pytest.mark.parametrize("state", ["dispatched", "acknowledged", "on_scene"])
+async def test_states_that_follow_dispatches_are_never_set_by_hand(
+    client: Client, people: People, make_ticket: MakeTicket, state: str
+) -> None:
+    ticket = await make_ticket(state="in_progress" if state == "dispatched" else "dispatched")
+    sup = await client(people.supervisor)
+    r = await sup.post(f"/tickets/{ticket.id}/transition", json={"state": state})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "invalid-transition"
+    assert r.json()["details"]["to"] == state
+
+
+async def test_closing_by_hand_needs_a_classification(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket(state="in_progress")
+    ct = await client(people.calltaker)
+    r = await ct.post(f"/tickets/{ticket.id}/transition", json={"state": "closed"})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "classification-required"
+    await ct.post(f"/tickets/{ticket.id}/classification", json={"classification": "emergency"})
+    done = await ct.post(f"/tickets/{ticket.id}/transition", json={"state": "closed"})
+    assert done.status_code == 200
+    assert done.json()["state"] == "closed"
+
+
+async def _dispatch_row(engine: AsyncEngine, ticket_id: int, agency_id: int, state: str) -> None:
+    async with AsyncSession(engine) as s:
+        s.add(Dispatch(ticket_id=ticket_id, agency_id=agency_id, state=state, dispatched_by="sup"))
+        await s.commit()
+
+
+async def test_a_ticket_with_open_dispatches_cannot_be_cancelled(
+    client: Client, people: People, make_ticket: MakeTicket, engine: AsyncEngine
+) -> None:
+    ticket = await make_ticket(state="dispatched", classification="emergency")
+    await _dispatch_row(engine, ticket.id, people.agency_id, "acknowledged")
+    sup = await client(people.supervisor)
+    r = await sup.post(f"/tickets/{ticket.id}/transition", json={"state": "cancelled"})
+    assert r.status_code == 409
+    assert r.json()["error_id"] == "open-dispatches"
+    assert (await sup.get(f"/tickets/{ticket.id}")).json()["state"] == "dispatched"
+
+
+async def test_the_agency_filter_finds_tickets_dispatched_to_that_agency(
+    client: Client, people: People, make_ticket: MakeTicket, engine: AsyncEngine
+) -> None:
+    caller = "+62877" + str(secrets.randbelow(10**6)).zfill(6)
+    mine = await make_ticket(state="dispatched", caller_number=caller)
+    theirs = await make_ticket(state="dispatched", caller_number=caller)
+    await make_ticket(caller_number=caller)  # never dispatched
+    await _dispatch_row(engine, mine.id, people.agency_id, "pending")
+    await _dispatch_row(engine, theirs.id, people.other_agency_id, "pending")
+    async with AsyncSession(engine) as s:
+        code = await s.scalar(select(Agency.code).where(Agency.id == people.agency_id))
+    ct = await client(people.calltaker)
+    page = (await ct.get("/tickets", params={"caller": caller, "agency": code})).json()
+    assert [t["id"] for t in page["items"]] == [mine.id]
+    everything = (await ct.get("/tickets", params={"caller": caller})).json()
+    assert len(everything["items"]) == 3
+
+
+async def test_a_tickets_full_view_has_its_calls_timeline_dispatches_and_caller_history(
+    client: Client, people: People, make_ticket: MakeTicket, engine: AsyncEngine
+) -> None:
+    caller = "+62866" + str(secrets.randbelow(10**6)).zfill(6)
+    earlier = await make_ticket(caller_number=caller, classification="prank", state="closed")
+    ticket = await make_ticket(caller_number=caller)
+    now = utcnow()
+    async with AsyncSession(engine) as s:
+        for t, uid in ((earlier, f"e-{earlier.id}"), (ticket, f"v-{ticket.id}")):
+            s.add(
+                Call(
+                    uniqueid=uid,
+                    ticket_id=t.id,
+                    caller_number=caller,
+                    arrived_at=now - timedelta(seconds=30),
+                    answered_at=now - timedelta(seconds=20),
+                    calltaker="ct1",
+                    outcome="answered",
+                    wait_seconds=10,
+                )
+            )
+        s.add(
+            CallEvent(
+                uniqueid=f"v-{ticket.id}", kind="answered", at=now - timedelta(seconds=20), data={}
+            )
+        )
+        await s.commit()
+    ct = await client(people.calltaker)
+    await ct.patch(f"/tickets/{ticket.id}", json={"category": "FIRE"})
+    await _dispatch_row(engine, ticket.id, people.agency_id, "pending")
+    view = (await ct.get(f"/tickets/{ticket.id}")).json()
+    assert [c["uniqueid"] for c in view["calls"]] == [f"v-{ticket.id}"]
+    assert view["calls"][0]["calltaker"] == "ct1"
+    assert view["calls"][0]["wait_seconds"] == 10
+    kinds = [e["kind"] for e in view["timeline"]]
+    assert kinds.index("call.answered") < kinds.index("ticket.update")
+    assert [e["at"] for e in view["timeline"]] == sorted(e["at"] for e in view["timeline"])
+    assert [d["agency_id"] for d in view["dispatches"]] == [people.agency_id]
+    history = view["caller_history"]
+    assert history["total"] == 1  # the earlier call; this ticket's own call is not history
+    assert history["by_classification"] == {"prank": 1}

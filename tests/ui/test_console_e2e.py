@@ -75,6 +75,16 @@ async def test_sipp_call_answered_by_a_softphone_opens_its_ticket_in_that_call_t
         assert await other.get_by_test_id("ticket-number").count() == 0
         result = await caller
         assert result.ok, result.stderr
+
+        # once Asterisk has written the recording, the call taker plays it back in the console
+        await eventually(lambda: _recorded(engine, number), timeout=30)
+        await page.get_by_test_id("ticket-item").filter(has_text=f"T{call.ticket_id:06d}").click()
+        await page.get_by_test_id("play-recording").click()
+        await page.wait_for_function(
+            "document.querySelector('.player audio')?.src.startsWith('blob:')"
+            " && document.querySelector('.player audio').duration > 1"
+        )
+        await screenshot(page, "11-console-e2e-recording")
     finally:
         for context in contexts:
             await context.close()
@@ -88,3 +98,13 @@ async def _answered(engine: AsyncEngine, number: str) -> Call | None:
         if call is not None and call.answered_at is not None and call.calltaker and call.ticket_id:
             return call
         return None
+
+
+async def _recorded(engine: AsyncEngine, number: str) -> bool:
+    async with AsyncSession(engine) as session:
+        path = (
+            await session.execute(
+                select(Call.recording_path).where(Call.caller_number_raw == number)
+            )
+        ).scalar_one_or_none()
+        return bool(path)

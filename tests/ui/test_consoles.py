@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -92,6 +93,8 @@ async def test_answered_call_opens_its_ticket_in_that_call_takers_console_only(
     sari = await make_person(engine, Role.CALLTAKER, sip_account=mine)
     budi = await make_person(engine, Role.CALLTAKER, sip_account=theirs)
     page = await new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     await login(page, sari, "console")
     other = await new_page()
     await login(other, budi, "console")
@@ -107,6 +110,8 @@ async def test_answered_call_opens_its_ticket_in_that_call_takers_console_only(
     assert await number.inner_text() == f"T{ticket_id:06d}"
     assert await page.locator("#f-reporter_name").evaluate("el => el === document.activeElement")
     await screenshot(page, "03-console-call-answered")
+    # the token travels in headers only, never in a URL an access log would keep
+    assert requested and not [url for url in requested if "token" in urlsplit(url).query]
     # the other call taker's console stays as it was
     assert await other.get_by_test_id("idle").is_visible()
     assert await other.get_by_test_id("ticket-number").count() == 0
@@ -199,3 +204,38 @@ async def test_dispatch_reaches_the_agency_whose_on_scene_position_shows_on_the_
     async with AsyncSession(engine) as session:
         stored = await session.get(Dispatch, dispatch.id)
         assert stored is not None and stored.state == "on_scene"
+
+
+async def test_callers_who_gave_up_are_on_the_call_takers_callback_list(
+    new_page: Any, engine: AsyncEngine
+) -> None:
+    calltaker = await make_person(engine, Role.CALLTAKER, sip_account=f"ct-{secrets.token_hex(3)}")
+    number = "+62813" + f"{secrets.randbelow(10**8):08d}"
+    now = utcnow()
+    async with AsyncSession(engine) as session:
+        ticket = Ticket(state=TicketState.NEW.value, caller_number=number)
+        session.add(ticket)
+        await session.flush()
+        session.add(
+            Call(
+                uniqueid=f"ui-{secrets.token_hex(6)}",
+                ticket_id=ticket.id,
+                caller_number=number,
+                arrived_at=now - timedelta(minutes=3),
+                queued_at=now - timedelta(minutes=3),
+                ended_at=now - timedelta(minutes=2),
+                outcome=CallOutcome.ABANDONED.value,
+            )
+        )
+        await session.commit()
+
+    page = await new_page()
+    await login(page, calltaker, "console")
+    await page.get_by_test_id("tab-callbacks").click()
+    item = page.get_by_test_id("callback-item").filter(has_text=number)
+    await item.wait_for()
+    assert "Menutup saat antre" in await item.inner_text()
+    await screenshot(page, "10-console-callbacks")
+    await item.click()
+    await page.get_by_test_id("ticket-number").wait_for()
+    assert await page.get_by_test_id("caller-number").inner_text() == number

@@ -11,24 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from core.names import CallOutcome, Role, TicketState
 from core.timeutil import utcnow
 from models import Call, Dispatch, DispatchUpdate, Ticket
-from services.auth import Principal, issue_token
-from tests.ui.conftest import ApiServer, api_client, ensure_agencies
+from tests.ui.conftest import ApiServer, api_client, ensure_agencies, make_person, token_for
 
 
-def bearer(server: ApiServer, role: Role, **claims: Any) -> dict[str, str]:
-    secret = server.settings.api.jwt_secret
-    assert secret is not None
-    token = issue_token(
-        Principal(user_id=1, username=f"{role.value}-x", role=role, **claims),
-        secret.get_secret_value(),
-        10,
-    )
-    return {"Authorization": f"Bearer {token}"}
+async def bearer(server: ApiServer, engine: AsyncEngine, role: Role, **kw: Any) -> dict[str, str]:
+    """A real user of ``role``, logged in through /auth/token."""
+    person = await make_person(engine, role, **kw)
+    return {"Authorization": f"Bearer {await token_for(server, person)}"}
 
 
-async def summary(server: ApiServer) -> dict[str, Any]:
+async def summary(server: ApiServer, headers: dict[str, str]) -> dict[str, Any]:
     async with api_client(server) as client:
-        response = await client.get("/wallboard/summary", headers=bearer(server, Role.SUPERVISOR))
+        response = await client.get("/wallboard/summary", headers=headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -42,7 +36,8 @@ def call(uid: str, **fields: Any) -> Call:
 async def test_wallboard_counts_waiting_callers_busy_call_takers_and_answers_within_ten_seconds(
     api_server: ApiServer, engine: AsyncEngine
 ) -> None:
-    before = await summary(api_server)
+    supervisor = await bearer(api_server, engine, Role.SUPERVISOR)
+    before = await summary(api_server, supervisor)
     now = utcnow()
     account = f"ct-{secrets.token_hex(3)}"
     async with AsyncSession(engine) as session:
@@ -78,7 +73,7 @@ async def test_wallboard_counts_waiting_callers_busy_call_takers_and_answers_wit
         )
         await session.commit()
 
-    after = await summary(api_server)
+    after = await summary(api_server, supervisor)
 
     assert after["waiting"] - before["waiting"] == 2
     assert after["longest_wait_seconds"] >= 40
@@ -132,9 +127,11 @@ async def test_map_shows_open_tickets_and_the_last_position_of_each_unit_but_not
         await session.commit()
         ids = (fire.id, prank.id, done.id, dispatch.id)
 
+    supervisor = await bearer(api_server, engine, Role.SUPERVISOR)
+    agency_user = await bearer(api_server, engine, Role.AGENCY, agency_code="damkar")
     async with api_client(api_server) as client:
-        response = await client.get("/wallboard/map", headers=bearer(api_server, Role.SUPERVISOR))
-        agency = await client.get("/wallboard/map", headers=bearer(api_server, Role.AGENCY))
+        response = await client.get("/wallboard/map", headers=supervisor)
+        agency = await client.get("/wallboard/map", headers=agency_user)
         anonymous = await client.get("/wallboard/map")
 
     assert response.status_code == 200

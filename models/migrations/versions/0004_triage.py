@@ -16,14 +16,14 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "triage_policy",
+        "triage_settings",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("settings", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_triage_policy")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_triage_settings")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("triage_policy")
+    op.drop_table("triage_settings")

@@ -1,8 +1,13 @@
-"""Schema for the consoles (issue 7).
+"""Gateway heartbeats for the readiness check (issue 4): each running gateway says every few
+seconds whether its AMI link is up, how much its local spool holds and how many AGI sessions it
+has in flight.
 
 Revision ID: 0005
 Revises: 0004
 """
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -11,8 +16,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "gateway_heartbeats",
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("ami_connected", sa.Boolean(), nullable=False),
+        sa.Column("spool_pending", sa.Integer(), nullable=False),
+        sa.Column("agi_in_flight", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("gateway_heartbeats")

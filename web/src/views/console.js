@@ -80,7 +80,7 @@ function onEvent(name, data) {
   const who = me();
   if (name === 'call.answered' && who?.sip && account(data.calltaker) === who.sip && data.ticket_id) {
     openTicket(data.ticket_id, { fromCall: true });
-  } else if ((name === 'ticket.updated' || name === 'dispatch.updated') && state.ticket && Number(data.ticket_id ?? data.id) === state.ticket.id) {
+  } else if (['ticket.updated', 'dispatch.updated', 'call.ended'].includes(name) && state.ticket && Number(data.ticket_id ?? data.id) === state.ticket.id) {
     if (!state.dirty) openTicket(state.ticket.id, { quiet: true });
   }
   if (name.startsWith('ticket.') || name.startsWith('call.')) refreshLists();
@@ -108,13 +108,31 @@ function renderWaiting() {
 
 // ---- the lists on the left ---------------------------------------------------------------------
 
+const RECENT_KEY = 'siaga112.recent';
+
+/** Tickets this call taker opened in this tab (kept across a reload), newest first. */
+function recent() {
+  try { return JSON.parse(sessionStorage.getItem(RECENT_KEY)) || []; } catch { return []; }
+}
+
+function remember(tk) {
+  const keep = ['id', 'number', 'state', 'category', 'caller_number', 'created_at'];
+  const item = Object.fromEntries(keep.map((k) => [k, tk[k]]));
+  const list = [item, ...recent().filter((x) => x.id !== tk.id)].slice(0, 30);
+  sessionStorage.setItem(RECENT_KEY, JSON.stringify(list));
+}
+
 async function refreshLists() {
   const who = me();
+  let assigned = [];
   try {
     const params = new URLSearchParams({ assigned_to: who?.sip || who?.username || '', limit: '50' });
-    const result = await api.get(`${api.paths.tickets}?${params}`);
-    state.tickets = api.items(result).filter((tk) => !['closed', 'cancelled'].includes(tk.state));
-  } catch { /* keep the last list */ }
+    assigned = api.items(await api.get(`${api.paths.tickets}?${params}`));
+  } catch { /* the tickets opened here are still listed */ }
+  const byId = new Map([...recent(), ...assigned].map((tk) => [tk.id, tk]));
+  state.tickets = [...byId.values()]
+    .filter((tk) => !['closed', 'cancelled'].includes(tk.state))
+    .sort((a, b) => b.id - a.id);
   try {
     state.callbacks = api.items(await api.get(api.paths.callbacks));
   } catch { state.callbacks = []; }
@@ -139,8 +157,9 @@ function renderLists() {
     if (!state.callbacks.length) list.append(h('p', { class: 'muted pad' }, t('queue.callbacks.empty')));
     for (const cb of state.callbacks) {
       list.append(h('button', { class: 'list-item', type: 'button', 'data-testid': 'callback-item', onclick: () => cb.ticket_id && openTicket(cb.ticket_id) },
-        h('div', { class: 'li-top' }, h('strong', { class: 'mono' }, cb.caller_number || cb.number || '—'), h('span', { class: 'li-meta' }, ago(cb.at || cb.abandoned_at || cb.created_at))),
-        h('div', { class: 'li-sub' }, cb.reason || cb.outcome || ''),
+        h('div', { class: 'li-top' }, h('strong', { class: 'mono' }, cb.caller_number || '—'), h('span', { class: 'li-meta' }, ago(cb.arrived_at))),
+        h('div', { class: 'li-sub' }, t(`outcome.${cb.outcome}`), cb.missed_calls > 1 ? ` · ${t('callbacks.missed', { n: cb.missed_calls })}` : ''),
+        h('div', { class: 'li-meta' }, timeOf(cb.arrived_at), cb.ticket_number ? ` · ${cb.ticket_number}` : ''),
       ));
     }
   }
@@ -156,6 +175,7 @@ async function openTicket(id, { fromCall = false, quiet = false } = {}) {
   if (state.dirty && state.ticket && state.ticket.id !== Number(id)) await save({ quiet: true });
   try {
     state.ticket = await loadTicket(id);
+    remember(state.ticket);
   } catch (err) {
     toast(err.message || t('error.generic'), 'error');
     return;
@@ -164,7 +184,7 @@ async function openTicket(id, { fromCall = false, quiet = false } = {}) {
   if (!quiet) {
     renderTicket();
     renderContext();
-    renderLists();
+    refreshLists();
   } else {
     renderContextOnly();
   }
@@ -460,8 +480,14 @@ function renderContext() {
   renderTimeline(document.getElementById('timeline'), tk, state.categories);
 }
 
+function recordedCalls(tk) {
+  return (tk.calls || []).filter((c) => c.recording_url || c.has_recording);
+}
+
 function renderContextOnly() {
   const tk = state.ticket;
+  const box = document.getElementById('recording');
+  if (tk && box && Number(box.dataset.count || 0) !== recordedCalls(tk).length) renderRecording(tk);
   const tl = document.getElementById('timeline');
   if (tk && tl) renderTimeline(tl, tk, state.categories);
   renderDispatches();
@@ -477,32 +503,28 @@ async function renderHistory(tk) {
     clear(box).append(h('p', { class: 'muted' }, t('ticket.unknown_number')));
     return;
   }
-  let history = null;
+  let data = null;
   try {
-    history = await api.get(api.paths.callerHistory(numberValue));
-  } catch { /* the ticket's own summary below */ }
-  clear(box);
-  const summary = tk.caller_history;
-  const flags = history?.flags || summary?.flags || [];
-  for (const f of flags) box.append(h('p', { class: 'flag' }, t('history.flag', { kind: f.kind || f.reason || '' })));
-  if (summary && summary.total != null) {
-    box.append(h('p', { class: summary.total ? 'flag-soft' : 'muted' }, t('history.recent', { n: summary.total, h: summary.window_hours || 24 })));
-    const counts = Object.entries(summary.by_classification || {});
-    if (counts.length) {
-      box.append(h('div', { class: 'hist-row' }, counts.map(([c, n]) => h('span', { class: `chip class-chip class-${c}` }, `${c === 'unclassified' ? '?' : t(`class.${c}`)} ${n}`))));
-    }
+    data = await api.get(api.paths.callerHistory(numberValue));
+  } catch {
+    data = tk.caller_history || null;
   }
-  const previous = history ? api.items(history.tickets ?? history.calls ?? history).filter((x) => Number(x.id ?? x.ticket_id) !== tk.id) : [];
-  if (!previous.length) {
-    if (!summary?.total) box.append(h('p', { class: 'muted' }, t('history.empty')));
+  clear(box);
+  if (data?.policy?.flagged) box.append(h('p', { class: 'flag', 'data-testid': 'prank-flag' }, t('history.flagged')));
+  for (const f of data?.flags || []) box.append(h('p', { class: 'flag' }, t('history.flag', { kind: f.reason || f.kind || '' })));
+  // the other calls of this number (this ticket's own call is not history)
+  const others = (data?.calls || []).filter((c) => Number(c.ticket_id) !== tk.id);
+  if (!others.length) {
+    box.append(h('p', { class: 'muted' }, t('history.empty', { h: data?.window_hours || 24 })));
     return;
   }
-  box.append(h('p', { class: 'muted' }, t('history.calls', { n: previous.length })));
-  for (const p of previous.slice(0, 8)) {
-    box.append(h('div', { class: 'hist-row' },
-      h('span', { class: 'mono' }, dateTime(p.created_at || p.arrived_at)),
-      p.classification ? h('span', { class: `chip class-chip class-${p.classification}` }, t(`class.${p.classification}`)) : null,
-      h('span', {}, categoryName(state.categories, p.category) || ''),
+  box.append(h('p', { class: 'flag-soft' }, t('history.recent', { n: others.length, h: data.window_hours || 24 })));
+  for (const c of others.slice(0, 8)) {
+    const cls = c.classification || 'unclassified';
+    box.append(h('button', { class: 'hist-row', type: 'button', onclick: () => c.ticket_id && openTicket(c.ticket_id) },
+      h('span', { class: 'mono' }, dateTime(c.arrived_at || c.created_at)),
+      h('span', { class: `chip class-chip class-${cls}` }, t(`class.${cls}`)),
+      h('span', { class: 'muted' }, c.ticket_number || ''),
     ));
   }
 }
@@ -511,7 +533,8 @@ function renderRecording(tk) {
   const box = document.getElementById('recording');
   if (!box) return;
   clear(box);
-  const calls = (tk.calls || []).filter((c) => c.recording_path || c.recording_url || c.has_recording);
+  const calls = recordedCalls(tk);
+  box.dataset.count = String(calls.length);
   if (!calls.length) {
     box.append(h('p', { class: 'muted' }, t('recording.none')));
     return;

@@ -215,8 +215,8 @@ function renderSide() {
         h('span', { class: 'cat-dot', style: `--c:${categoryColour(tk.category)}` }),
         h('strong', { class: 'mono' }, tk.number), stateChip(tk.state)),
       h('div', { class: 'li-sub' }, categoryName(state.categories, tk.category) || t('cat.unknown')),
-      h('div', { class: 'li-meta' }, [tk.kecamatan, tk.desa].filter(Boolean).join(', ') || tk.location_text || '', ' · ', timeOf(tk.created_at),
-        tk.latitude == null ? ` · ${t('map.nocoords')}` : ''),
+      h('div', { class: 'li-meta' }, [[tk.kecamatan, tk.desa].filter(Boolean).join(', ') || tk.location_text, timeOf(tk.created_at),
+        tk.latitude == null ? t('map.nocoords') : null].filter(Boolean).join(' · ')),
     ));
   }
   side.append(list);

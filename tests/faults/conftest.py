@@ -1,0 +1,89 @@
+"""Fault fixtures: the e2e fixtures (tests/e2e/conftest.py) reused on an Asterisk, gateway and
+SIPp of this folder's own, so restarting them cannot disturb other tests. Every test here is
+marked ``e2e``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.settings import CallTaker, Settings
+from ops.sipp import SippRunner
+from tests.conftest import free_port
+from tests.e2e.conftest import (  # noqa: F401  (fixtures reused by name)
+    _free_udp_port,
+    asterisk,
+    gateway,
+    gateway_process,
+)
+
+CALLTAKERS = 4
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(database_url: str) -> Iterator[Settings]:
+    """Like the e2e settings, with its own RTP range and four call takers."""
+    if shutil.which("sipp") is None:
+        pytest.skip("SIPp is not installed (apt-get install sip-tester)")
+    if os.geteuid() != 0:
+        pytest.skip("the Asterisk chroot needs root")
+    ct_ports = [_free_udp_port() for _ in range(CALLTAKERS)]
+    rtp_base = 30000 + (os.getpid() % 20) * 500
+    state_dir = Path(tempfile.mkdtemp(prefix="siaga-faults-state-"))
+    yield Settings(
+        database_url=database_url,
+        state_dir=state_dir,
+        ami={"port": free_port(), "secret": secrets.token_urlsafe(24)},
+        fastagi={"port": free_port()},
+        api={"jwt_secret": secrets.token_urlsafe(32), "port": free_port()},
+        # agencies' receivers on loopback, retried every fraction of a second while down
+        webhooks={
+            "allowlist": ["127.0.0.1"],
+            "timeout_seconds": 2.0,
+            "retry_delays_seconds": [0.0, 0.5, 1.0],
+            "jitter": 0.1,
+            "poll_seconds": 0.2,
+        },
+        asterisk={
+            "instance_dir": f"/tmp/siaga-faults-{uuid.uuid4().hex[:8]}",
+            "sip_port": _free_udp_port(),
+            "rtp_start": rtp_base,
+            "rtp_end": rtp_base + 499,
+            "calltakers": [
+                CallTaker(account=f"ct{i + 1}", contact=f"sip:ct{i + 1}@127.0.0.1:{port}")
+                for i, port in enumerate(ct_ports)
+            ],
+        },
+    )
+    if not os.environ.get("SIAGA_E2E_KEEP"):
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def sipp(e2e_settings: Settings, asterisk: object) -> AsyncIterator[SippRunner]:  # noqa: F811
+    """SIPp call takers answering (2 s talk) for the whole run, on ports of its own."""
+    workdir = Path(tempfile.mkdtemp(prefix="siaga-faults-sipp-"))
+    runner = SippRunner(
+        workdir, e2e_settings.asterisk.sip_port, port_base=50000 + os.getpid() % 300 * 40
+    )
+    for ct in e2e_settings.asterisk.calltakers:
+        assert ct.contact is not None
+        await runner.start_calltaker(int(ct.contact.rsplit(":", 1)[1]), talk_ms=2000)
+    yield runner
+    await runner.stop()
+    if not os.environ.get("SIAGA_E2E_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)

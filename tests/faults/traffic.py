@@ -1,0 +1,110 @@
+"""Steady SIPp traffic and the checks every fault test ends with."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from core.names import CallOutcome
+from models.call import Call
+from models.ticket import Ticket
+from ops.asterisk import AsteriskInstance
+from ops.sipp import SippResult, SippRunner
+from tests.e2e.conftest import cdr_rows, eventually, unique_number
+
+RATE = 3  # calls a second
+SECONDS = 30  # of traffic
+# Callers hang up after this long: those a call taker reached by then were answered, the others
+# gave up while queued (the call takers are kept busier than they can keep up with).
+PATIENCE_MS = 12000
+WAV_HEADER = 44
+
+
+@dataclass
+class Traffic:
+    numbers: list[str]
+    task: asyncio.Task[SippResult]
+
+    async def result(self) -> SippResult:
+        return await self.task
+
+
+def start_traffic(sipp: SippRunner, rate: int = RATE, seconds: int = SECONDS) -> Traffic:
+    numbers = [unique_number() for _ in range(rate * seconds)]
+    task = asyncio.create_task(
+        sipp.call(numbers, rate=rate, hangup_after_ms=PATIENCE_MS, timeout_s=seconds + 90)
+    )
+    return Traffic(numbers, task)
+
+
+async def calls_of(engine: AsyncEngine, numbers: list[str]) -> list[Call]:
+    async with AsyncSession(engine) as session:
+        result = await session.execute(select(Call).where(Call.caller_number_raw.in_(numbers)))
+        return list(result.scalars())
+
+
+async def all_complete(engine: AsyncEngine, numbers: list[str]) -> list[Call] | None:
+    calls = await calls_of(engine, numbers)
+    done = [
+        c
+        for c in calls
+        if c.ended_at is not None
+        and c.outcome != CallOutcome.IN_PROGRESS
+        and c.ticket_id is not None
+        and c.recording_path
+    ]
+    return calls if len(done) == len(numbers) and len(calls) == len(numbers) else None
+
+
+async def assert_no_call_lost(
+    engine: AsyncEngine, asterisk: AsteriskInstance, traffic: Traffic, timeout: float = 90
+) -> dict[str, int]:
+    """Tickets == calls placed, one ticket per call, every call's recording attached and on disk;
+    returns the figures (for the report)."""
+    numbers = traffic.numbers
+    try:
+        calls = await eventually(lambda: all_complete(engine, numbers), timeout=timeout, interval=2)
+    except AssertionError:
+        found = await calls_of(engine, numbers)
+        missing = set(numbers) - {c.caller_number_raw for c in found}
+        incomplete = [
+            (c.uniqueid, c.outcome, c.ticket_id, c.ended_at, c.recording_path, c.source)
+            for c in found
+            if c.ended_at is None
+            or c.outcome == CallOutcome.IN_PROGRESS
+            or c.ticket_id is None
+            or not c.recording_path
+        ]
+        raise AssertionError(
+            f"{len(found)} calls of {len(numbers)} placed; missing {sorted(missing)[:10]}; "
+            f"incomplete {incomplete[:10]}"
+        ) from None
+    # Asterisk itself handled every call SIPp placed
+    handled = {r["src"] for r in cdr_rows(asterisk) if r["src"] in set(numbers)}
+    assert handled == set(numbers)
+    # one call row and one ticket per call placed, no doubles
+    assert sorted(c.caller_number_raw or "" for c in calls) == sorted(numbers)
+    ticket_ids = [c.ticket_id for c in calls]
+    assert len(set(ticket_ids)) == len(numbers)
+    async with AsyncSession(engine) as session:
+        tickets = (
+            await session.execute(select(Ticket.id).where(Ticket.id.in_(ticket_ids)))
+        ).scalars()
+        assert len(set(tickets)) == len(numbers)
+    answered = [c for c in calls if c.outcome == CallOutcome.ANSWERED]
+    for call in calls:
+        assert call.recording_path and call.recording_path.endswith(f"{call.uniqueid}.wav")
+        assert (asterisk.recordings / call.recording_path).exists()
+    for call in answered:
+        assert call.calltaker and call.answered_at is not None
+        assert (asterisk.recordings / call.recording_path).stat().st_size > WAV_HEADER
+    return {
+        "placed": len(numbers),
+        "tickets": len(set(ticket_ids)),
+        "answered": len(answered),
+        "abandoned": sum(1 for c in calls if c.outcome == CallOutcome.ABANDONED),
+        "reconciled": sum(1 for c in calls if c.source == "reconciled"),
+    }
