@@ -10,7 +10,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     SIAGA_STATE_DIR=/var/lib/siaga112
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tzdata npm \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/siaga112 --create-home siaga
 
@@ -25,6 +25,8 @@ COPY agi_scripts ./agi_scripts
 COPY ops ./ops
 COPY asterisk_conf ./asterisk_conf
 COPY web ./web
+# the consoles' scripts, styles and fonts come from the npm registry at build time, never a CDN
+RUN cd web && npm ci --omit=dev --no-audit --no-fund && rm -rf /root/.npm
 RUN python3 -m venv /opt/siaga112/.venv \
  && /opt/siaga112/.venv/bin/pip install --no-cache-dir -e /opt/siaga112
 

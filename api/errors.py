@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import SiagaError
@@ -63,6 +64,27 @@ def install(app: FastAPI) -> None:
             error_body(error_id, str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception": a NUL byte in a string, a number out of range, ...)
+        # is bad input that got past validation: the client's mistake, not a server error.
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate.startswith("22"):
+            log.info("bad input refused by the database on %s: %s", request.url.path, sqlstate)
+            return JSONResponse(
+                error_body(
+                    "invalid-input",
+                    "Data tidak dapat diterima / input cannot be accepted",
+                    {"sqlstate": sqlstate},
+                ),
+                status_code=422,
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal-error", "Terjadi kesalahan internal / internal error"),
+            status_code=500,
         )
 
     @app.exception_handler(Exception)

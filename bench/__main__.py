@@ -29,10 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="run only these")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
-    parser.add_argument("--render", type=Path, default=None, help="only rewrite --out from a JSON")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only rewrite --out from earlier --json files (later files' sections win)",
+    )
     args = parser.parse_args(argv)
     if args.render:
-        write(json.loads(args.render.read_text()), args.out)
+        merged: dict[str, Any] = {}
+        for path in args.render:
+            run = json.loads(path.read_text())
+            sections = {**merged.get("sections", {}), **run["sections"]}
+            if merged:
+                run["command"] = merged["command"] + "; " + run["command"]
+                run["total_seconds"] = merged["total_seconds"] + run["total_seconds"]
+            merged = {**run, "sections": sections}
+        write(merged, args.out)
         return 0
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("PYTHONPATH", str(ROOT))

@@ -42,9 +42,11 @@ async def run(host: str, port: int, concurrency: int, sessions: int, prefix: int
             if result.variables.get("SIAGA_TICKET"):
                 tickets += 1
 
+    cpu0 = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
     return {
         "concurrency": concurrency,
         "sessions": len(latencies),
@@ -52,6 +54,7 @@ async def run(host: str, port: int, concurrency: int, sessions: int, prefix: int
         "error_kinds": sorted(set(errors)),
         "tickets": tickets,
         "elapsed_s": elapsed,
+        "cpu_s": cpu,  # this process's CPU for the sessions (start-up excluded)
         "latencies": latencies,
     }
 

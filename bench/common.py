@@ -3,6 +3,7 @@ child processes and their memory."""
 
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import re
@@ -75,6 +76,40 @@ def rss_kib(pid: int) -> tuple[int, int]:
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
     return rss, hwm
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_cpu(postmaster_pid: int) -> float:
+    """CPU seconds of a PostgreSQL server: the postmaster and its live children (backends)."""
+    total = cpu_s(postmaster_pid)
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == postmaster_pid:
+                total += (int(fields[11]) + int(fields[12])) / TICK
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def postmaster(url: str) -> int:
+    """The postmaster's pid of the benchmark cluster serving ``url``."""
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    for pidfile in glob.glob("/tmp/siaga-bench-pg-*/data/postmaster.pid"):
+        lines = Path(pidfile).read_text().splitlines()
+        if len(lines) > 3 and lines[3].strip() == port:
+            return int(lines[0])
+    raise RuntimeError("postmaster not found")
 
 
 def _first_line(cmd: list[str]) -> str:

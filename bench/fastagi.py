@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, free_port, rss_kib, summary_ms
+from bench.common import ROOT, cpu_s, free_port, postgres_cpu, postmaster, rss_kib, summary_ms
 from gateway.agi_client import agi_env
 
 PY = sys.executable
@@ -175,13 +175,22 @@ def run(url: str, quick: bool) -> dict[str, Any]:
         load(server.port, 10, 20 if quick else 200, prefix)  # warm-up: pool, statement cache
         prefix += 1
         out["rss_rest_kib"] = rss_kib(pid)[0]
+        pg = postmaster(url)
         for concurrency, sessions in plan:
             sampler = RssSampler(pid)
             sampler.start()
+            g0, p0 = cpu_s(pid), postgres_cpu(pg)
             level = load(server.port, concurrency, sessions, prefix * 100 + concurrency)
+            g1, p1 = cpu_s(pid), postgres_cpu(pg)
             sampler.stop.set()
             sampler.join()
             level["gateway_peak_rss_kib"] = sampler.peak
+            n = max(level["sessions"], 1)
+            cpu = {"gateway": g1 - g0, "postgres": p1 - p0, "client": level.pop("cpu_s")}
+            level["cpu_ms_per_session"] = {k: round(1000 * v / n, 2) for k, v in cpu.items()}
+            total_ms = 1000 * sum(cpu.values()) / n
+            # what the cores could do if all their time went to these three processes
+            level["projected_per_s"] = round((os.cpu_count() or 1) * 1000 / total_ms, 0)
             out["levels"].append(level)
         out["rss_after_kib"] = rss_kib(pid)[0]
         out["rss_hwm_kib"] = rss_kib(pid)[1]

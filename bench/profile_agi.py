@@ -9,8 +9,6 @@ processes, the AGI client): on 2 cores their sum bounds the sessions per second.
 from __future__ import annotations
 
 import collections
-import glob
-import os
 import resource
 import subprocess
 import sys
@@ -18,29 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import postgres
+from bench.common import cpu_s, postgres, postgres_cpu, postmaster
 from bench.fastagi import PY, AgiServer, load
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_cpu(postmaster: int) -> float:
-    total = cpu_s(postmaster)
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == postmaster:
-                total += (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def top(raw: Path, n: int = 30) -> str:
@@ -69,7 +46,7 @@ def main() -> None:
     with postgres() as url, AgiServer(url, variant) as server:
         assert server.proc is not None
         pid = server.proc.pid
-        pg_pid = _postmaster(url)
+        pg_pid = postmaster(url)
         load(server.port, 10, 200, int(time.time()))
         spy = subprocess.Popen(
             [
@@ -105,15 +82,6 @@ def main() -> None:
         )
     if out.exists():
         print(top(out))
-
-
-def _postmaster(url: str) -> int:
-    port = url.rsplit(":", 1)[1].split("/", 1)[0]
-    for pidfile in glob.glob("/tmp/siaga-bench-pg-*/data/postmaster.pid"):
-        lines = Path(pidfile).read_text().splitlines()
-        if len(lines) > 3 and lines[3].strip() == port:
-            return int(lines[0])
-    raise RuntimeError("postmaster not found")
 
 
 if __name__ == "__main__":

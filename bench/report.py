@@ -96,15 +96,27 @@ def _targets(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _fastagi(f: dict[str, Any]) -> list[str]:
     lines = [
         "| concurrent | sessions | sessions/s | p50 ms | p99 ms | max ms | tickets | "
-        "errors | gateway peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "errors | gateway peak RSS | CPU ms/session: gateway, PostgreSQL, client | "
+        "projected/s on free cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lv in f.get("levels", []):
+        cpu = lv.get("cpu_ms_per_session") or {}
+        cpu_text = (
+            f"{cpu.get('gateway')}, {cpu.get('postgres')}, {cpu.get('client')}" if cpu else "-"
+        )
         lines.append(
             f"| {lv['concurrency']} | {lv['sessions']} | {lv['sessions_per_s']} | "
             f"{lv['p50_ms']} | {lv['p99_ms']} | {lv['max_ms']} | {lv['tickets']} | "
-            f"{lv['errors']} | {_kib(lv.get('gateway_peak_rss_kib'))} |"
+            f"{lv['errors']} | {_kib(lv.get('gateway_peak_rss_kib'))} | {cpu_text} | "
+            f"{lv.get('projected_per_s', '-')} |"
         )
+    lines += [
+        "",
+        "_Projected_: the cores' time divided by the CPU the three processes spent per session "
+        "(what this box would do with nothing else running); the measured rate is lower when "
+        "other work shares the cores.",
+    ]
     lines += [
         "",
         "Classic per-process AGI script (pyst2, `bench/classic_agi.py`, same decision):",
@@ -125,12 +137,21 @@ def _fastagi(f: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _tickets(step: dict[str, Any]) -> str:
+    if step.get("tickets") is None:
+        return "-"
+    waited = step.get("tickets_settle_s")
+    return f"{step['tickets']}" + (f" ({waited})" if waited is not None else "")
+
+
 def _e2e(e: dict[str, Any]) -> list[str]:
     if "skipped" in e:
         return [f"Skipped: {e['skipped']}"]
     lines = [
         f"{e.get('calltakers')} call-taker accounts on {e.get('uas_processes')} SIPp uas "
-        "processes (ring 50 ms, talk 500 ms); callers press 1 after the greeting starts.",
+        "processes (ring 50 ms, talk 500 ms). In the rate steps callers press 1 a second into "
+        "the greeting; the INVITE-to-ringing calls stay silent (whole greeting, prompt and "
+        "silence: a fixed time on Asterisk's side, so the difference is the FastAGI step).",
         "",
     ]
     for name, m in e.get("modes", {}).items():
@@ -142,13 +163,14 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             f"p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, "
             f"max {r.get('max_ms')} ms",
             "",
-            "| calls/s | calls | successful | failed | tickets | clean | gateway RSS (peak) |",
+            "| calls/s | calls | successful | failed | tickets (s waited) | clean "
+            "| gateway RSS (peak) |",
             "|---|---|---|---|---|---|---|",
         ]
         for st in m.get("steps", []):
             lines.append(
                 f"| {st['rate']} | {st['calls']} | {st['successful']} | {st['failed']} | "
-                f"{st['tickets'] if st['tickets'] is not None else '-'} | "
+                f"{_tickets(st)} | "
                 f"{'yes' if st['clean'] else 'no'} | "
                 f"{_kib(st.get('gateway_peak_rss_kib'))} |"
             )

@@ -24,7 +24,9 @@ CATEGORIES: tuple[Category, ...] = (
     Category("FIRE", "Kebakaran", "Fire", ("damkar",)),
     Category("RESCUE", "Penyelamatan / evakuasi", "Rescue", ("damkar", "bpbd")),
     Category("MEDICAL", "Kegawatdaruratan medis", "Medical emergency", ("dinkes",)),
-    Category("TRAFFIC", "Kecelakaan lalu lintas", "Traffic accident", ("dishub", "dinkes", "polres")),
+    Category(
+        "TRAFFIC", "Kecelakaan lalu lintas", "Traffic accident", ("dishub", "dinkes", "polres")
+    ),
     Category("DISASTER", "Bencana alam", "Natural disaster", ("bpbd", "dinsos", "dinkes")),
     Category("CRIME", "Kriminalitas / keamanan", "Crime / security", ("polres",)),
     Category("PUBLIC_ORDER", "Ketertiban umum", "Public order", ("damkar", "polres")),

@@ -1,7 +1,7 @@
 """Errors that carry an HTTP status, a stable ``error_id`` and details.
 
-Services raise these; the API turns them into JSON. ``error_id`` values are part of the API contract:
-never rename one.
+Services raise these; the API turns them into JSON. ``error_id`` values are part of the API
+contract: never rename one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every name the system shares across Asterisk, the gateway, the database and the API, defined once.
+"""Every name shared by Asterisk, the gateway, the database and the API, defined once.
 
 Dialplan variables appear literally in ``asterisk_conf/extensions.conf``; a test checks that the
 dialplan and this module agree.

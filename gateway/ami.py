@@ -19,6 +19,7 @@ from typing import Any
 
 from panoramisk import Manager
 
+from core import phone
 from core.names import CallEventKind
 from core.settings import Settings
 from core.timeutil import utcnow
@@ -208,9 +209,11 @@ class AmiConsumer:
             return None
         if not context.startswith(ami_events.CALLER_CONTEXT_PREFIX):
             return None
+        number = ami_events.caller_number(message)
         data: dict[str, Any] = {
             "channel": message.get("Channel") or None,
-            "caller_number_raw": message.get("CallerIDNum") or None,
+            "caller_number_raw": number,
+            "caller_number": phone.normalise(number),
             "source": "reconciled",
         }
         match = _DURATION.match(str(message.get("Duration") or ""))

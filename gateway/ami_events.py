@@ -69,7 +69,7 @@ def _uniqueid(event: Event) -> str | None:
     return uniqueid
 
 
-def _caller(event: Event) -> str | None:
+def caller_number(event: Event) -> str | None:
     number = _get(event, "CallerIDNum")
     return None if number is None or number.lower() in {"<unknown>", "unknown"} else number
 
@@ -110,8 +110,8 @@ def queue_caller_join(event: Event, now: datetime) -> CallFact | None:
             "queue": _get(event, "Queue"),
             "queue_position": _int(event, "Position"),
             "channel": _get(event, "Channel"),
-            "caller_number_raw": _caller(event),
-            "caller_number": phone.normalise(_caller(event)),
+            "caller_number_raw": caller_number(event),
+            "caller_number": phone.normalise(caller_number(event)),
         },
     )
 

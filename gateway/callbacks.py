@@ -33,6 +33,7 @@ class CallbackWorker:
         self.gateway = gateway
         self.placed: dict[str, callbacks.Callback] = {}
         self._registered = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _register(self) -> None:
         ami = self.gateway.ami
@@ -42,10 +43,13 @@ class CallbackWorker:
         self._registered = True
 
     def on_originate_response(self, manager: Any, event: Any) -> None:
-        uniqueid = str(event.get("Uniqueid") or "")
-        callback = self.placed.pop(uniqueid, None)
-        if callback is None:
-            return
+        callback = self.placed.pop(str(event.get("Uniqueid") or ""), None)
+        if callback is not None:
+            self._settle(callback, event)
+
+    def _settle(self, callback: callbacks.Callback, event: Any) -> None:
+        """The citizen answered (the call taker's phone rings next), or did not."""
+        uniqueid = callback.uniqueid
         at = event_time(event, utcnow())
         if str(event.get("Response")) == "Success":
             fact = CallFact(
@@ -75,8 +79,10 @@ class CallbackWorker:
         self._register()
         async with self.gateway.sessionmaker() as session, session.begin():
             pending = await callbacks.claim_pending(session)
-        for callback in pending:
-            await self._originate(callback)
+        for callback in pending:  # each waits for its answer on its own
+            task = asyncio.create_task(self._originate(callback))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return len(pending)
 
     async def _originate(self, callback: callbacks.Callback) -> None:
@@ -102,29 +108,37 @@ class CallbackWorker:
             "Async": "true",
             "Variable": variables,
         }
-        try:
-            reply = await asyncio.wait_for(ami.manager.send_action(action), 10)
-        except Exception as exc:
-            reply = {"Response": "Error", "Message": type(exc).__name__}
-        if str(reply.get("Response")) != "Success":
-            self.placed.pop(callback.uniqueid, None)
-            log.error("callback uniqueid=%s refused by Asterisk: %s", callback.uniqueid, reply)
-            ami.facts.put_nowait(
-                CallFact(
-                    CallEventKind.ENDED.value,
-                    callback.uniqueid,
-                    utcnow(),
-                    {"hangup_cause_text": "callback refused by Asterisk"},
-                    may_create=False,
-                )
-            )
-            return
         log.info(
             "callback uniqueid=%s ticket=%s dialling %s for %s",
             callback.uniqueid,
             callback.ticket_id,
             callback.number,
             callback.calltaker,
+        )
+        try:
+            # panoramisk answers an async Originate with the action's response followed by
+            # Asterisk's OriginateResponse (once the citizen answered, or did not)
+            reply = await asyncio.wait_for(ami.manager.send_action(action), RING_SECONDS + 15)
+        except Exception as exc:
+            reply = {"Response": "Error", "Message": type(exc).__name__}
+        messages = reply if isinstance(reply, list) else [reply]
+        if callback.uniqueid not in self.placed:
+            return  # settled by its OriginateResponse event already
+        for message in messages:
+            if message.get("Event") == "OriginateResponse":
+                self.placed.pop(callback.uniqueid, None)
+                self._settle(callback, message)
+                return
+        self.placed.pop(callback.uniqueid, None)
+        log.error("callback uniqueid=%s refused by Asterisk: %s", callback.uniqueid, messages[:1])
+        ami.facts.put_nowait(
+            CallFact(
+                CallEventKind.ENDED.value,
+                callback.uniqueid,
+                utcnow(),
+                {"hangup_cause_text": "callback refused by Asterisk"},
+                may_create=False,
+            )
         )
 
 

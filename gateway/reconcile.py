@@ -80,6 +80,8 @@ async def reconcile_once(
         facts: list[CallFact] = reconcile.facts_for(call, seconds)
         for fact in facts:
             await gateway.store.apply(fact)
+        async with gateway.sessionmaker() as session, session.begin():
+            await reconcile.fill_ticket_caller(session, call.uniqueid)
         log.info(
             "reconciled uniqueid=%s from Asterisk's records (%d facts, recording=%s)",
             call.uniqueid,

@@ -12,6 +12,13 @@ if TYPE_CHECKING:
     from models.call import Call
     from models.dispatch import Dispatch
 
+# The free-text search document (reporter, location, description). The GIN index below is built on
+# this exact expression; services.ticket_query searches with the same text so PostgreSQL uses it.
+SEARCH_DOCUMENT_SQL = (
+    "to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
+    "coalesce(location_text,'') || ' ' || coalesce(description,''))"
+)
+
 
 class Ticket(Timestamps, Base):
     """One per emergency call: what the call taker learns, and its lifecycle."""
@@ -21,7 +28,8 @@ class Ticket(Timestamps, Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     state: Mapped[str] = mapped_column(String(20), default=TicketState.NEW.value)
     classification: Mapped[str | None] = mapped_column(String(20))
-    # who classified: a call taker's account, or "auto" for calls that ended before a call taker spoke
+    # who classified: a call taker's account, or "auto" for calls that ended before a call taker
+    # spoke
     classified_by: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(Integer, default=5)
@@ -54,10 +62,7 @@ class Ticket(Timestamps, Base):
         Index("ix_tickets_created_id", "created_at", "id"),
         Index(
             "ix_tickets_search",
-            text(
-                "to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
-                "coalesce(location_text,'') || ' ' || coalesce(description,''))"
-            ),
+            text(SEARCH_DOCUMENT_SQL),
             postgresql_using="gin",
         ),
     )

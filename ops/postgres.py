@@ -58,12 +58,15 @@ class LocalPostgres:
             _as_postgres(
                 [
                     str(_bindir() / "initdb"),
-                    "-D", str(self.datadir),
-                    "-U", "siaga",
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "siaga",
                     f"--pwfile={pwfile}",
                     "--auth-host=scram-sha-256",
                     "--auth-local=trust",  # the socket lives in the 0700 data folder,
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--locale=C.UTF-8",
                 ]
             )
@@ -89,18 +92,39 @@ class LocalPostgres:
         if self.running():
             return
         _as_postgres(
-            [str(_bindir() / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
-             "-l", str(self.datadir / "server.log"), "start"]
+            [
+                str(_bindir() / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.datadir / "server.log"),
+                "start",
+            ]
         )
         self._ensure_database()
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():
-            _as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+            _as_postgres(
+                [str(_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"]
+            )
 
     def _ensure_database(self) -> None:
-        psql = [str(_bindir() / "psql"), "-h", str(self.datadir), "-p", str(self.port),
-                "-U", "siaga", "-d", "postgres", "-tAc"]
+        psql = [
+            str(_bindir() / "psql"),
+            "-h",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-U",
+            "siaga",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         for _ in range(50):
             try:
                 exists = _as_postgres([*psql, "SELECT 1 FROM pg_database WHERE datname='siaga'"])

@@ -142,6 +142,9 @@ _WORKLIST = text(
     "AND (t.classified_by IS NULL OR t.classified_by = :auto) "
     "AND NOT EXISTS (SELECT 1 FROM calls later WHERE later.caller_number = c.caller_number "
     "AND later.arrived_at >= c.arrived_at AND later.answered_at IS NOT NULL) "
+    # a callback joins the missed call's ticket (its number may be in calls.dialled only)
+    "AND NOT EXISTS (SELECT 1 FROM calls cb WHERE cb.ticket_id = c.ticket_id "
+    "AND cb.answered_at IS NOT NULL) "
     "ORDER BY c.caller_number, c.arrived_at DESC) w ORDER BY arrived_at DESC LIMIT :limit"
 )
 

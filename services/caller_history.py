@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from core.names import CallDirection, FlagKind, FlagSource
+from core.names import CallDirection, Classification, FlagKind, FlagSource
 from core.phone import normalise
 from core.timeutil import utcnow
 from models import CallerFlag
@@ -85,7 +85,8 @@ async def summary(
     counts = Counter(str(r.classification or UNCLASSIFIED) for r in rows)
     verdict, settings = await triage.verdict_for(session, number, now)
     flags = await list_flags(session, number, now=now, active_only=True)
-    total, pranks, ghosts = len(rows), counts.get("prank", 0), counts.get("ghost", 0)
+    total = len(rows)
+    pranks, ghosts = counts.get(Classification.PRANK, 0), counts.get(Classification.GHOST, 0)
     active_flag = (
         {
             "source": verdict.source,
@@ -272,6 +273,60 @@ async def lift(
         after=_jsonable(data),
     )
     return data
+
+
+_POLICY_FLAGGED = text(
+    "WITH lifts AS (SELECT caller_number, max(created_at) AS cleared FROM caller_flags "
+    "WHERE kind = :cleared AND created_at <= :now GROUP BY caller_number), "
+    "s AS (SELECT t.caller_number, "
+    "count(*) FILTER (WHERE t.classification = :prank) AS prank_calls, "
+    "count(*) FILTER (WHERE t.classification = :ghost) AS ghost_calls, "
+    "sum(CASE WHEN t.classification = :prank THEN CAST(:pw AS float8) "
+    "ELSE CAST(:gw AS float8) END * power(0.5::float8, EXTRACT(EPOCH FROM "
+    "(CAST(:now AS timestamptz) - t.created_at))::float8 / CAST(:hl AS float8))) "
+    "AS score, max(t.created_at) AS last_call_at "
+    "FROM tickets t LEFT JOIN lifts l ON l.caller_number = t.caller_number "
+    "WHERE t.created_at > :since AND t.created_at <= :now AND t.caller_number IS NOT NULL "
+    "AND t.classification IN (:prank, :ghost) AND (l.cleared IS NULL OR t.created_at > l.cleared) "
+    "GROUP BY t.caller_number) "
+    "SELECT * FROM s WHERE score >= CAST(:threshold AS float8) ORDER BY score DESC LIMIT :limit"
+)
+
+
+async def policy_flagged(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The numbers the prank policy flags at ``now`` (the same score as ``decide``, in SQL over
+    the window), highest score first: for supervisors to review."""
+    now = now or utcnow()
+    settings = await triage.load_settings(session)
+    if not settings.enabled:
+        return []
+    rows = await session.execute(
+        _POLICY_FLAGGED,
+        {
+            "now": now,
+            "since": now - timedelta(hours=settings.window_hours),
+            "cleared": FlagKind.CLEARED.value,
+            "prank": Classification.PRANK.value,
+            "ghost": Classification.GHOST.value,
+            "pw": settings.prank_weight,
+            "gw": settings.ghost_weight,
+            "hl": settings.half_life_hours * 3600.0,
+            "threshold": settings.threshold,
+            "limit": max(1, min(limit, 1000)),
+        },
+    )
+    return [
+        {
+            "caller_number": r.caller_number,
+            "score": round(float(r.score), 3),
+            "prank_calls": int(r.prank_calls),
+            "ghost_calls": int(r.ghost_calls),
+            "last_call_at": r.last_call_at,
+        }
+        for r in rows
+    ]
 
 
 async def flag_audit(session: AsyncSession, number: str) -> list[dict[str, Any]]:

@@ -243,9 +243,22 @@ def _fact(kind: CallEventKind, call: AsteriskCall, at: datetime, data: dict[str,
 
 
 _KNOWN = text(
-    "SELECT uniqueid, ticket_id, outcome, ended_at, recording_path, answered_at "
-    "FROM calls WHERE uniqueid = ANY(:ids)"
+    "SELECT uniqueid, ticket_id, outcome, arrived_at, ended_at, recording_path, answered_at, "
+    "caller_number_raw FROM calls WHERE uniqueid = ANY(:ids)"
 )
+# A call first learned from its last events (the gateway came back mid-call) opened its ticket
+# without the caller's number: the ticket takes it from the reconciled call.
+_FILL_TICKET_CALLER = text(
+    "UPDATE tickets t SET caller_number = COALESCE(t.caller_number, c.caller_number), "
+    "caller_number_raw = COALESCE(t.caller_number_raw, c.caller_number_raw), updated_at = now() "
+    "FROM calls c WHERE c.uniqueid = :uniqueid AND c.ticket_id = t.id "
+    "AND (t.caller_number IS NULL OR t.caller_number_raw IS NULL) "
+    "AND c.caller_number_raw IS NOT NULL"
+)
+
+
+async def fill_ticket_caller(session: AsyncSession, uniqueid: str) -> None:
+    await session.execute(_FILL_TICKET_CALLER, {"uniqueid": uniqueid})
 
 
 async def needs_work(session: AsyncSession, calls: Iterable[AsteriskCall]) -> list[AsteriskCall]:
@@ -263,6 +276,8 @@ async def needs_work(session: AsyncSession, calls: Iterable[AsteriskCall]) -> li
             row is None
             or row.ticket_id is None
             or row.ended_at is None
+            or row.arrived_at is None
+            or (call.caller and not row.caller_number_raw)
             or row.outcome == CallOutcome.IN_PROGRESS.value
             or (call.recording and not row.recording_path)
             or (call.connected_at and row.answered_at is None)

@@ -5,9 +5,12 @@ Two tables, each one SQL aggregate over an indexed time range (``ix_calls_arrive
 
 - calls: inbound calls by their ticket's classification (emergency = "normal" in the NTPD procedure,
   information, prank, ghost, unclassified); answer times measured from the call's arrival at the
-  centre to a call taker answering: the share of answered calls answered within 10, 15 and 20 s,
-  the average and the 90th percentile (the slowest tenth start there); abandoned (hung up while
-  queued), dropped (hung up before the queue) and failed calls; abandon rate = abandoned / calls.
+  centre to a call taker answering, as NENA and NFPA measure them (the greeting and the silent-call
+  step count: the caller waits through them): the share of answered calls answered within 10, 15
+  and 20 s, the average and the 90th percentile (the slowest tenth start there); the queue wait of
+  answered calls alone (calls.wait_seconds, Asterisk's hold time): average and 90th percentile;
+  abandoned (hung up while queued), dropped (hung up before the queue) and failed calls;
+  abandon rate = abandoned / calls.
 - agencies: dispatches per agency, with the time from dispatch (dispatches.created_at) to the
   agency's acknowledgement and to on scene: median and 90th percentile, in seconds.
 
@@ -124,7 +127,8 @@ def make_range(period: str, first: date | None, last: date | None, today: date) 
 _CALLS_SQL = text(
     "WITH c AS (SELECT to_char(date_trunc(:unit, c.arrived_at AT TIME ZONE :zone), :fmt) AS p, "
     "c.outcome, COALESCE(t.classification, 'unclassified') AS cls, "
-    "EXTRACT(EPOCH FROM (c.answered_at - c.arrived_at))::float8 AS answer_s "
+    "EXTRACT(EPOCH FROM (c.answered_at - c.arrived_at))::float8 AS answer_s, "
+    "CASE WHEN c.answered_at IS NOT NULL THEN c.wait_seconds END AS wait_s "
     "FROM calls c LEFT JOIN tickets t ON t.id = c.ticket_id "
     "WHERE c.direction = :inbound AND c.arrived_at >= :start AND c.arrived_at < :end) "
     "SELECT p, count(*) AS calls, "
@@ -139,6 +143,8 @@ _CALLS_SQL = text(
     "count(*) FILTER (WHERE answer_s <= 20) AS answered_within_20s, "
     "avg(answer_s) AS avg_answer_seconds, "
     "percentile_cont(0.9) WITHIN GROUP (ORDER BY answer_s) AS p90_answer_seconds, "
+    "avg(wait_s) AS avg_queue_wait_seconds, "
+    "percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_s) AS p90_queue_wait_seconds, "
     "count(*) FILTER (WHERE outcome = :abandoned) AS abandoned, "
     "count(*) FILTER (WHERE outcome = :dropped) AS dropped, "
     "count(*) FILTER (WHERE outcome = :failed) AS failed "
@@ -180,6 +186,8 @@ CALL_COLUMNS = (
     "share_within_20s",
     "avg_answer_seconds",
     "p90_answer_seconds",
+    "avg_queue_wait_seconds",
+    "p90_queue_wait_seconds",
     "abandon_rate",
 )
 AGENCY_COLUMNS = (
@@ -222,6 +230,8 @@ def _call_row(period: str, m: dict[str, Any] | None) -> dict[str, Any]:
         row[f"share_within_{s}s"] = _share(row[f"answered_within_{s}s"], row["answered"])
     row["avg_answer_seconds"] = _round(m["avg_answer_seconds"]) if m else None
     row["p90_answer_seconds"] = _round(m["p90_answer_seconds"]) if m else None
+    row["avg_queue_wait_seconds"] = _round(m["avg_queue_wait_seconds"]) if m else None
+    row["p90_queue_wait_seconds"] = _round(m["p90_queue_wait_seconds"]) if m else None
     row["abandon_rate"] = _share(row["abandoned"], row["calls"])
     return row
 

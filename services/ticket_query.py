@@ -9,23 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
 from core.phone import normalise
 from models import Agency, Dispatch, Ticket
+from models.ticket import SEARCH_DOCUMENT_SQL
 
 MAX_LIMIT = 200
 # The same expression the GIN index ix_tickets_search is built on, so searches use it.
-SEARCH_DOCUMENT = func.to_tsvector(
-    "simple",
-    func.coalesce(Ticket.reporter_name, "")
-    + " "
-    + func.coalesce(Ticket.location_text, "")
-    + " "
-    + func.coalesce(Ticket.description, ""),
-)
+SEARCH_DOCUMENT: Any = literal_column(f"({SEARCH_DOCUMENT_SQL})")
+SIMPLE: Any = literal_column("'simple'::regconfig")
 
 
 @dataclass(slots=True)
@@ -95,7 +90,7 @@ def _filtered(f: TicketFilter) -> Select[Any]:
     if f.text:
         text = f.text.strip()
         by_number = text.upper().removeprefix("T")
-        condition: Any = SEARCH_DOCUMENT.op("@@")(func.plainto_tsquery("simple", text))
+        condition: Any = SEARCH_DOCUMENT.op("@@")(func.plainto_tsquery(SIMPLE, text))
         if by_number.isdigit() and len(by_number) < 12:
             condition = or_(condition, Ticket.id == int(by_number))
         stmt = stmt.where(condition)

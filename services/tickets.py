@@ -12,7 +12,7 @@ from core.errors import Conflict, InvalidTransition, NotFound
 from core.names import Classification, DispatchState, StreamEvent, TicketState
 from core.phone import normalise
 from models import Dispatch, Ticket
-from services import audit, events, lifecycle
+from services import audit, dispatch, events, lifecycle
 
 FORM_FIELDS = (
     "reporter_name",
@@ -99,6 +99,9 @@ async def update_form(
         StreamEvent.TICKET_UPDATED,
         {"ticket_id": ticket.id, "id": ticket.id, "number": ticket.number, "fields": sorted(after)},
     )
+    if TicketState(ticket.state) not in lifecycle.OPEN_STATES:
+        # agencies already working the ticket get the change as a webhook, in this transaction
+        await dispatch.notify_ticket_updated(session, ticket, sorted(after))
     await session.flush()
     await session.refresh(ticket)
     return ticket

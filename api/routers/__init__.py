@@ -6,6 +6,7 @@ from api.routers import (
     agencies,
     agency_portal,
     auth,
+    callback_calls,
     callers,
     dispatch,
     meta,
@@ -32,5 +33,6 @@ ROUTERS: list[APIRouter] = [
     wallboard.router,
     callers.router,
     reports.router,
+    callback_calls.router,
     ui.router,
 ]

@@ -27,8 +27,12 @@ async def list_flags(
     active: bool = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
-    """Hand-set flags (``active=true``: running and not lifted), newest first."""
-    return {"items": await caller_history.list_flags(session, active_only=active, limit=limit)}
+    """Hand-set flags (``active=true``: running and not lifted), newest first, and the numbers the
+    prank policy flags now (``policy``, highest score first)."""
+    return {
+        "items": await caller_history.list_flags(session, active_only=active, limit=limit),
+        "policy": await caller_history.policy_flagged(session, limit=limit),
+    }
 
 
 @router.get("/callers/{number}/history")

@@ -1,5 +1,6 @@
 """A property-based run against the OpenAPI schema: whatever a client sends, the API answers with
-a 2xx or a JSON error, never a 5xx. Runs each operation as a supervisor, an agency and an admin."""
+a 2xx or a JSON error, never a 5xx. Runs each operation as an admin (who passes every role check,
+so every handler sees the input) and as an agency user."""
 
 from __future__ import annotations
 
@@ -79,10 +80,10 @@ def test_no_input_makes_the_api_fail_with_a_server_error(api_schema: OpenApiSche
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def check(case: schemathesis.Case) -> None:
-            for role in ("supervisor", "agency", "admin"):
+            for role in ("admin", "agency"):  # admin reaches every handler; agency its own
                 response = case.call(headers={"Authorization": f"Bearer {TOKENS[role]}"})
                 where = f"{role} {case.method} {case.formatted_path}"
                 if response.status_code >= 500:

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from core.timeutil import utcnow
 from models import Agency, Call, CallEvent, Dispatch
+from services import ticket_query
 from tests.api.conftest import Client, MakeTicket, People
 
 
@@ -344,3 +345,64 @@ async def test_a_tickets_full_view_has_its_calls_timeline_dispatches_and_caller_
     history = view["caller_history"]
     assert history["total"] == 1  # the earlier call; this ticket's own call is not history
     assert history["by_classification"] == {"prank": 1}
+
+
+async def test_free_text_search_uses_the_gin_index(connection: AsyncConnection) -> None:
+    stmt = ticket_query._filtered(ticket_query.TicketFilter(text="kebakaran pasar"))
+    sql = str(stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    await connection.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: force a choice
+    plan = "\n".join((await connection.execute(text(f"EXPLAIN {sql}"))).scalars())
+    assert "ix_tickets_search" in plan, plan
+
+
+async def test_input_the_database_cannot_store_is_a_422_not_a_crash(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket()
+    ct = await client(people.calltaker)
+    listed = await ct.get("/tickets", params={"category": "\x00", "q": "a\x00b"})
+    patched = await ct.patch(f"/tickets/{ticket.id}", json={"description": "api\u0000"})
+    for r in (listed, patched):
+        assert r.status_code == 422, r.text
+        assert r.json()["error_id"] == "invalid-input"
+
+
+async def test_agencies_working_a_ticket_are_sent_its_changes(
+    client: Client, people: People, make_ticket: MakeTicket, engine: AsyncEngine
+) -> None:
+    from sqlalchemy import select, update
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from models import Agency, Dispatch, OutboxMessage
+
+    ticket = await make_ticket(state="dispatched", classification="emergency", category="FIRE")
+    hook = "http://127.0.0.1:9/never-called"  # nothing delivers here: the message is marked sent
+    async with AsyncSession(engine) as s:
+        await s.execute(
+            update(Agency).where(Agency.id == people.agency_id).values(webhook_url=hook)
+        )
+        s.add(Dispatch(ticket_id=ticket.id, agency_id=people.agency_id, dispatched_by="test"))
+        await s.commit()
+    ct = await client(people.calltaker)
+    r = await ct.patch(f"/tickets/{ticket.id}", json={"access_route": "Lewat jalan desa"})
+    assert r.status_code == 200
+    async with AsyncSession(engine) as s:
+        messages = list(
+            await s.scalars(
+                select(OutboxMessage).where(OutboxMessage.agency_id == people.agency_id)
+            )
+        )
+    updates = [m for m in messages if m.event_type == "ticket.updated"]
+    async with AsyncSession(engine) as s:
+        await s.execute(
+            update(Agency).where(Agency.id == people.agency_id).values(webhook_url=None)
+        )
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.agency_id == people.agency_id)
+            .values(state="delivered")
+        )
+        await s.commit()
+    assert len(updates) == 1
+    assert "Lewat jalan desa" in str(updates[0].payload)
+    assert str(people.other_agency_id) not in {str(m.agency_id) for m in updates}

@@ -61,6 +61,8 @@ def e2e_settings(database_url: str) -> Iterator[Settings]:
         asterisk={
             "instance_dir": f"/tmp/siaga-faults-{uuid.uuid4().hex[:8]}",
             "sip_port": _free_udp_port(),
+            # the carrier's side for callbacks: a SIPp "citizen" answers there
+            "carrier_contact": f"sip:127.0.0.2:{_free_udp_port()}",
             "rtp_start": rtp_base,
             "rtp_end": rtp_base + 499,
             "calltakers": [

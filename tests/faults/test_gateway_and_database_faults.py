@@ -13,7 +13,7 @@ from ops.asterisk import AsteriskInstance
 from ops.postgres import LocalPostgres
 from ops.sipp import SippRunner
 from tests.e2e.conftest import GatewayProcess
-from tests.faults.traffic import assert_no_call_lost, start_traffic
+from tests.faults.traffic import assert_no_call_lost, calls_of, start_traffic
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
@@ -62,3 +62,26 @@ async def test_database_stopped_for_twenty_seconds_loses_no_call(
     figures = await assert_no_call_lost(engine, asterisk, traffic)
     log.warning("PostgreSQL down 20 s: %s", figures)
     assert figures["answered"] > 0 and figures["abandoned"] > 0
+
+
+async def test_sigterm_mid_traffic_stops_cleanly_and_leaves_no_half_made_ticket(
+    gateway: GatewayProcess, sipp: SippRunner, asterisk: AsteriskInstance, engine: AsyncEngine
+) -> None:
+    traffic = start_traffic(sipp, seconds=15)
+    await asyncio.sleep(6)
+    assert gateway.process is not None
+    process = gateway.process
+    gateway.stop()  # SIGTERM, then waits for the exit
+
+    assert process.returncode == 0
+    log_text = gateway.log_file.read_text(errors="replace")
+    assert any(line.endswith("gateway stopped") for line in log_text.splitlines()[-5:])
+    # what it had learned is written: every call it knew has its ticket, none half made
+    known = await calls_of(engine, traffic.numbers)
+    assert known and all(c.ticket_id is not None for c in known)
+
+    gateway.start()
+    result = await traffic.result()
+    assert result.ok, result.stderr[-2000:]
+    figures = await assert_no_call_lost(engine, asterisk, traffic)
+    log.warning("SIGTERM mid-traffic: %d calls known at stop, then %s", len(known), figures)

@@ -12,7 +12,17 @@ from core.names import CallOutcome
 from models.call import Call
 from models.ticket import Ticket
 from ops.asterisk import AsteriskInstance
-from ops.sipp import SippResult, SippRunner
+from ops.sipp import (
+    _ACK,
+    _CALLER_HANGS_UP,
+    _CARRIER,
+    _CENTRE_HANGS_UP,
+    _PLAY,
+    _SDP,
+    SPEECH,
+    SippResult,
+    SippRunner,
+)
 from tests.e2e.conftest import cdr_rows, eventually, unique_number
 
 RATE = 3  # calls a second
@@ -21,6 +31,23 @@ SECONDS = 30  # of traffic
 # gave up while queued (the call takers are kept busier than they can keep up with).
 PATIENCE_MS = 12000
 WAV_HEADER = 44
+
+
+def impatient_caller(patience_ms: int = PATIENCE_MS) -> str:
+    """A citizen who speaks, then either hears the call taker end the call or gives up (hangs up)
+    after ``patience_ms``, whichever comes first: both end the call normally."""
+    wait = _CENTRE_HANGS_UP.replace(
+        '<recv request="BYE"/>', f'<recv request="BYE" timeout="{patience_ms}" ontimeout="giveup"/>'
+    )
+    after = (
+        _ACK
+        + _PLAY.format(pcap=SPEECH)
+        + wait
+        + '  <nop next="done"/>\n  <label id="giveup"/>\n'
+        + _CALLER_HANGS_UP.format(ms=0)
+        + '  <label id="done"/>\n'
+    )
+    return _CARRIER.format(sdp=_SDP, expect="200", after_answer=after)
 
 
 @dataclass
@@ -35,7 +62,7 @@ class Traffic:
 def start_traffic(sipp: SippRunner, rate: int = RATE, seconds: int = SECONDS) -> Traffic:
     numbers = [unique_number() for _ in range(rate * seconds)]
     task = asyncio.create_task(
-        sipp.call(numbers, rate=rate, hangup_after_ms=PATIENCE_MS, timeout_s=seconds + 90)
+        sipp.call(numbers, rate=rate, scenario=impatient_caller(), timeout_s=seconds + 90)
     )
     return Traffic(numbers, task)
 

@@ -268,3 +268,38 @@ async def test_the_recording_length_is_read_from_the_finished_file(
     assert call is not None
     assert call.recording_path == name and call.recording_seconds == 3.0
     assert CallEventKind.RECORDING in await timeline(engine, caller.uniqueid)
+
+
+async def test_a_live_caller_found_after_a_reconnect_gets_its_call_and_ticket(
+    ami: AmiConsumer, engine: AsyncEngine
+) -> None:
+    uniqueid = new_uniqueid()
+    live = Message(
+        {
+            "Event": "CoreShowChannel",
+            "Channel": "PJSIP/carrier-000000aa",
+            "Uniqueid": uniqueid,
+            "Linkedid": uniqueid,
+            "Context": "siaga-112-queue",
+            "CallerIDNum": "081255556666",
+            "Duration": "00:01:05",
+        }
+    )
+    call_taker_leg = Message({**live, "Uniqueid": f"{uniqueid}9", "Context": "siaga-calltakers"})
+    now = datetime.now(UTC)
+
+    facts = [ami._live_caller(m, now) for m in (live, call_taker_leg)]
+
+    assert facts[1] is None
+    assert facts[0] is not None
+    await feed_facts(ami, facts[0])
+    call = await call_row(engine, uniqueid)
+    assert call is not None and call.ticket_id is not None
+    assert call.source == "reconciled" and call.caller_number == "+6281255556666"
+    assert call.arrived_at is not None and int((now - call.arrived_at).total_seconds()) == 65
+
+
+async def feed_facts(ami: AmiConsumer, *facts: object) -> None:
+    for fact in facts:
+        ami.facts.put_nowait(fact)  # type: ignore[arg-type]
+    await ami.facts.join()

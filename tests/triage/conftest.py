@@ -38,6 +38,7 @@ async def add_call(
     classified_by: str | None = None,
     outcome: str = "answered",
     answer_after: float | None = None,
+    wait_seconds: float | None = None,
     ended_after: float | None = 60.0,
     triage_result: str | None = None,
     direction: str = "inbound",
@@ -64,6 +65,7 @@ async def add_call(
         "outcome": outcome,
         "arrived_at": arrived_at,
         "triage": triage_result,
+        "wait_seconds": wait_seconds,
     }
     if answer_after is not None:
         values["answered_at"] = arrived_at + timedelta(seconds=answer_after)

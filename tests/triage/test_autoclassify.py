@@ -117,13 +117,20 @@ async def test_callback_worklist(session: AsyncSession) -> None:
         session, reached, AT + timedelta(minutes=3), outcome="answered", answer_after=6,
         direction="callback",
     )
+    # dropped, then a callback on the same ticket that carries the number only as dialled
+    dialled_back = new_number()
+    missed_ticket, _ = await add_call(session, dialled_back, AT, outcome="dropped")
+    await add_call(
+        session, None, AT + timedelta(minutes=4), outcome="answered", answer_after=5,
+        direction="callback", ticket=missed_ticket,
+    )
     # a prank call a call taker handled: off the list
     await add_call(
         session, prank, AT, outcome="abandoned", classification="prank", classified_by="ct"
     )
     await add_call(session, withheld, AT, outcome="dropped")  # nobody to call back
     items = await autoclassify.callback_worklist(session, now=now, hours=2)
-    mine = [i for i in items if i["caller_number"] in (missed, reached, prank)]
+    mine = [i for i in items if i["caller_number"] in (missed, reached, prank, dialled_back)]
     assert [(i["caller_number"], i["ticket_id"], i["missed_calls"]) for i in mine] == [
         (missed, latest.id, 2)
     ]

@@ -202,3 +202,18 @@ async def test_arrival_of_a_flagged_caller_opens_a_lowered_ticket_with_reasons(
     assert ticket.triage_note is not None and "5 panggilan iseng" in ticket.triage_note
     call = await session.scalar(select(Call).where(Call.uniqueid == f"d-{flagged}"))
     assert call is not None and call.queue_priority == 2
+
+
+@pytest.mark.usefixtures("policy")
+async def test_supervisors_see_the_numbers_the_policy_flags(session: AsyncSession) -> None:
+    flagged, below, lifted = new_number(), new_number(), new_number()
+    await pranks(session, flagged, 1, 2, 3, 4, 5)
+    await pranks(session, below, 1, 2)
+    await pranks(session, lifted, 1, 2, 3, 4, 5)
+    await caller_history.lift(session, lifted, actor="spv", now=NOW - timedelta(minutes=1))
+    rows = await caller_history.policy_flagged(session, now=NOW, limit=1000)
+    mine = {r["caller_number"]: r for r in rows if r["caller_number"] in (flagged, below, lifted)}
+    assert list(mine) == [flagged]
+    decision = await triage.decide(session, flagged, NOW)
+    assert mine[flagged]["score"] == pytest.approx(decision.score, abs=0.001)
+    assert mine[flagged]["prank_calls"] == 5

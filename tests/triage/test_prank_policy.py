@@ -10,6 +10,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.names import Classification, FlagKind, FlagSource
 from services.prank_policy import (
@@ -275,3 +277,30 @@ def test_flag_status() -> None:
     assert FlagStatus.of("prank", earlier, earlier, NOW) is FlagStatus.EXPIRED
     assert FlagStatus.of("prank", later, None, NOW) is FlagStatus.SCHEDULED
     assert FlagStatus.of("cleared", earlier, None, NOW) is FlagStatus.LIFT
+
+
+# --- the expiry is exact, whatever the history ----------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(
+    history=st.lists(
+        st.tuples(st.floats(0, 30), st.sampled_from([PRANK, GHOST])), min_size=1, max_size=25
+    ),
+    half_life=st.floats(0.5, 48),
+    threshold=st.floats(0.5, 5),
+)
+def test_a_policy_flag_holds_until_its_expiry_and_not_after(
+    history: list[tuple[float, str]], half_life: float, threshold: float
+) -> None:
+    policy = PolicySettings(half_life_hours=half_life, threshold=threshold)
+    past = [PastCall(NOW - timedelta(hours=h), kind) for h, kind in history]
+    verdict = evaluate(past, [], NOW, policy)
+    if not verdict.flagged:
+        return
+    assert verdict.expires_at is not None and verdict.expires_at >= NOW
+    second = timedelta(seconds=1)
+    if verdict.expires_at - second > NOW:
+        assert evaluate(past, [], verdict.expires_at - second, policy).flagged
+    assert not evaluate(past, [], verdict.expires_at + second, policy).flagged
+    # with no new calls the score only falls
+    later = [score(policy, past, NOW + timedelta(hours=h)) for h in (0, 1, 2, 6, 24)]
+    assert later == sorted(later, reverse=True)

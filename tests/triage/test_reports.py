@@ -11,6 +11,9 @@ day 3: nothing.
 Answer times day 1: [5, 12, 18, 30]: within 10 s 1/4, 15 s 2/4, 20 s 3/4; average 16.25;
 90th percentile (continuous) at position 0.9 * 3 = 2.7: 18 + 0.7 * (30 - 18) = 26.4.
 All days: [5, 8, 12, 18, 30]: 2/5, 3/5, 4/5; average 14.6; position 3.6: 18 + 0.6 * 12 = 25.2.
+Queue waits of answered calls (2 s less each; the abandoned call's 40 s wait is not an answer):
+day 1 [3, 10, 16, 28]: average 14.25, p90 16 + 0.7 * 12 = 24.4; day 2 [6]; all [3, 6, 10, 16, 28]:
+average 12.6, p90 16 + 0.6 * 12 = 23.2.
 
 Dispatches: agency A on day 1: acknowledged after 60, 120, 300 s (median 120; p90 at 1.8:
 120 + 0.8 * 180 = 264), on scene after 600, 900 s (median 750; p90 600 + 0.9 * 300 = 870) and one
@@ -64,17 +67,28 @@ async def known(engine: AsyncEngine) -> AsyncIterator[Known]:
     async with AsyncSession(engine, expire_on_commit=False) as s:
         morning = utc(day1, 3)  # 10:00 WIB
         n = new_number
-        t1, _ = await add_call(s, n(), morning, classification="emergency", answer_after=5)
-        t2, _ = await add_call(s, n(), morning, classification="information", answer_after=12)
-        t3, _ = await add_call(s, n(), morning, classification="prank", answer_after=18)
-        await add_call(s, n(), morning, answer_after=30)
-        await add_call(s, n(), morning, outcome="abandoned", classification="ghost")
+        t1, _ = await add_call(
+            s, n(), morning, classification="emergency", answer_after=5, wait_seconds=3
+        )
+        t2, _ = await add_call(
+            s, n(), morning, classification="information", answer_after=12,
+            wait_seconds=10,
+        )
+        t3, _ = await add_call(
+            s, n(), morning, classification="prank", answer_after=18, wait_seconds=16
+        )
+        await add_call(s, n(), morning, answer_after=30, wait_seconds=28)
+        await add_call(
+            s, n(), morning, outcome="abandoned", classification="ghost", wait_seconds=40
+        )
         await add_call(s, n(), utc(day1, 16, 30), outcome="dropped", classification="ghost")
         await add_call(
             s, n(), morning, direction="callback", answer_after=2, classification="emergency"
         )
         late = utc(day1, 17, 30)  # 00:30 WIB on day 2
-        t7, _ = await add_call(s, n(), late, classification="emergency", answer_after=8)
+        t7, _ = await add_call(
+            s, n(), late, classification="emergency", answer_after=8, wait_seconds=6
+        )
         await add_call(s, n(), utc(k.day2, 5), outcome="failed")
         a = Agency(code=k.agency_a, name="Damkar Laporan", categories=["FIRE"])
         b = Agency(code=k.agency_b, name="PSC Laporan", categories=["HEALTH"])
@@ -103,6 +117,7 @@ DAY1 = {
     "abandoned": 1, "dropped": 1, "failed": 0,
     "share_within_10s": 0.25, "share_within_15s": 0.5, "share_within_20s": 0.75,
     "avg_answer_seconds": 16.25, "p90_answer_seconds": 26.4, "abandon_rate": 0.1667,
+    "avg_queue_wait_seconds": 14.25, "p90_queue_wait_seconds": 24.4,
 }
 DAY2 = {
     "calls": 2, "emergency": 1, "information": 0, "prank": 0, "ghost": 0, "unclassified": 1,
@@ -110,6 +125,7 @@ DAY2 = {
     "abandoned": 0, "dropped": 0, "failed": 1,
     "share_within_10s": 1.0, "share_within_15s": 1.0, "share_within_20s": 1.0,
     "avg_answer_seconds": 8.0, "p90_answer_seconds": 8.0, "abandon_rate": 0.0,
+    "avg_queue_wait_seconds": 6.0, "p90_queue_wait_seconds": 6.0,
 }
 DAY3 = {
     "calls": 0, "emergency": 0, "information": 0, "prank": 0, "ghost": 0, "unclassified": 0,
@@ -117,6 +133,7 @@ DAY3 = {
     "abandoned": 0, "dropped": 0, "failed": 0,
     "share_within_10s": None, "share_within_15s": None, "share_within_20s": None,
     "avg_answer_seconds": None, "p90_answer_seconds": None, "abandon_rate": None,
+    "avg_queue_wait_seconds": None, "p90_queue_wait_seconds": None,
 }
 TOTAL = {
     "calls": 8, "emergency": 2, "information": 1, "prank": 1, "ghost": 2, "unclassified": 2,
@@ -124,6 +141,7 @@ TOTAL = {
     "abandoned": 1, "dropped": 1, "failed": 1,
     "share_within_10s": 0.4, "share_within_15s": 0.6, "share_within_20s": 0.8,
     "avg_answer_seconds": 14.6, "p90_answer_seconds": 25.2, "abandon_rate": 0.125,
+    "avg_queue_wait_seconds": 12.6, "p90_queue_wait_seconds": 23.2,
 }
 
 

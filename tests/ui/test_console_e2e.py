@@ -78,7 +78,11 @@ async def test_sipp_call_answered_by_a_softphone_opens_its_ticket_in_that_call_t
 
         # once Asterisk has written the recording, the call taker plays it back in the console
         await eventually(lambda: _recorded(engine, number), timeout=30)
+        before = await page.locator("#ticket").get_attribute("data-render")
         await page.get_by_test_id("ticket-item").filter(has_text=f"T{call.ticket_id:06d}").click()
+        await page.wait_for_function(
+            f"document.getElementById('ticket').dataset.render !== '{before}'"
+        )
         await page.get_by_test_id("play-recording").click()
         await page.wait_for_function(
             "document.querySelector('.player audio')?.src.startsWith('blob:')"

@@ -204,10 +204,13 @@ export async function loadTicket(id) {
   return ticket;
 }
 
+let renders = 0;
+
 function renderTicket() {
   const pane = document.getElementById('ticket');
   if (!pane) return;
   clear(pane);
+  pane.dataset.render = String(++renders); // tests wait for a fresh render
   const tk = state.ticket;
   if (!tk) {
     const who = me();
