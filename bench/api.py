@@ -207,10 +207,10 @@ def _routes(env: dict[str, str]) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(old)
     found: dict[str, Any] = {}
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if "GET" in getattr(route, "methods", set()) and path.rstrip("/").endswith("/tickets"):
-            params = [p.name for p in route.dependant.query_params]  # type: ignore[attr-defined]
+    for path, operations in app.openapi().get("paths", {}).items():
+        get = operations.get("get")
+        if get is not None and path.rstrip("/").endswith("/tickets"):
+            params = [p["name"] for p in get.get("parameters", []) if p.get("in") == "query"]
             found["list"] = path
             found["search_param"] = next(
                 (p for p in ("q", "text", "search", "query") if p in params), None

@@ -190,7 +190,9 @@ def run(url: str, quick: bool) -> dict[str, Any]:
             level["cpu_ms_per_session"] = {k: round(1000 * v / n, 2) for k, v in cpu.items()}
             total_ms = 1000 * sum(cpu.values()) / n
             # what the cores could do if all their time went to these three processes
-            level["projected_per_s"] = round((os.cpu_count() or 1) * 1000 / total_ms, 0)
+            level["projected_per_s"] = (
+                round((os.cpu_count() or 1) * 1000 / total_ms, 0) if total_ms > 0 else None
+            )
             out["levels"].append(level)
         out["rss_after_kib"] = rss_kib(pid)[0]
         out["rss_hwm_kib"] = rss_kib(pid)[1]

@@ -102,14 +102,18 @@ def _fastagi(f: dict[str, Any]) -> list[str]:
     ]
     for lv in f.get("levels", []):
         cpu = lv.get("cpu_ms_per_session") or {}
+        # PostgreSQL's figure sums its live backends: when the pool closed some during the level,
+        # their CPU left the sum and the figure is not usable
+        usable = bool(cpu) and all(v >= 0 for v in cpu.values())
         cpu_text = (
-            f"{cpu.get('gateway')}, {cpu.get('postgres')}, {cpu.get('client')}" if cpu else "-"
+            f"{cpu.get('gateway')}, {cpu.get('postgres')}, {cpu.get('client')}" if usable else "-"
         )
+        projected = lv.get("projected_per_s", "-") if usable else "-"
         lines.append(
             f"| {lv['concurrency']} | {lv['sessions']} | {lv['sessions_per_s']} | "
             f"{lv['p50_ms']} | {lv['p99_ms']} | {lv['max_ms']} | {lv['tickets']} | "
             f"{lv['errors']} | {_kib(lv.get('gateway_peak_rss_kib'))} | {cpu_text} | "
-            f"{lv.get('projected_per_s', '-')} |"
+            f"{projected} |"
         )
     lines += [
         "",

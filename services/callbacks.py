@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
-from core.names import CallDirection, CallOutcome, StreamEvent
+from core.names import CallDirection, CallOutcome, StreamEvent, TalkResult
 from services import audit, events
 from services.auth import Principal
 from services.calls import ticket_number
@@ -163,5 +163,51 @@ async def claim_pending(session: AsyncSession, limit: int = 10) -> list[Callback
     ).all()
     return [
         Callback(r.id, r.uniqueid, r.ticket_id, r.caller_number, r.calltaker, r.recording_path)
+        for r in rows
+    ]
+
+
+_WORKLIST = text(
+    "SELECT t.id AS ticket_id, c.uniqueid, c.outcome, c.triage, c.arrived_at, c.ended_at, "
+    "COALESCE(t.callback_number, t.caller_number, c.caller_number) AS number "
+    "FROM calls c JOIN tickets t ON t.id = c.ticket_id "
+    "WHERE c.direction = :inbound AND c.ended_at IS NOT NULL "
+    "AND (c.outcome IN (:dropped, :abandoned) OR c.triage = :silent) "
+    "AND COALESCE(t.callback_number, t.caller_number, c.caller_number) IS NOT NULL "
+    "AND c.arrived_at > now() - make_interval(hours => :hours) "
+    "AND NOT EXISTS (SELECT 1 FROM calls cb WHERE cb.ticket_id = t.id "
+    "AND cb.direction = :callback AND cb.id > c.id) "
+    "ORDER BY c.arrived_at DESC LIMIT :limit"
+)
+
+
+async def worklist(
+    session: AsyncSession, hours: int = 24, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Dropped, abandoned and silent calls of the last ``hours`` not called back since, newest
+    first: the call takers' callback worklist."""
+    rows = await session.execute(
+        _WORKLIST,
+        {
+            "inbound": CallDirection.INBOUND.value,
+            "callback": CallDirection.CALLBACK.value,
+            "dropped": CallOutcome.DROPPED.value,
+            "abandoned": CallOutcome.ABANDONED.value,
+            "silent": TalkResult.SILENT.value,
+            "hours": hours,
+            "limit": limit,
+        },
+    )
+    return [
+        {
+            "ticket_id": r.ticket_id,
+            "ticket_number": ticket_number(r.ticket_id),
+            "uniqueid": r.uniqueid,
+            "outcome": r.outcome,
+            "silent": r.triage == TalkResult.SILENT.value,
+            "number": r.number,
+            "arrived_at": r.arrived_at.isoformat() if r.arrived_at else None,
+            "ended_at": r.ended_at.isoformat(),
+        }
         for r in rows
     ]

@@ -244,7 +244,7 @@ def _fact(kind: CallEventKind, call: AsteriskCall, at: datetime, data: dict[str,
 
 _KNOWN = text(
     "SELECT uniqueid, ticket_id, outcome, arrived_at, ended_at, recording_path, answered_at, "
-    "caller_number_raw FROM calls WHERE uniqueid = ANY(:ids)"
+    "caller_number_raw, calltaker FROM calls WHERE uniqueid = ANY(:ids)"
 )
 # A call first learned from its last events (the gateway came back mid-call) opened its ticket
 # without the caller's number: the ticket takes it from the reconciled call.
@@ -281,6 +281,7 @@ async def needs_work(session: AsyncSession, calls: Iterable[AsteriskCall]) -> li
             or row.outcome == CallOutcome.IN_PROGRESS.value
             or (call.recording and not row.recording_path)
             or (call.connected_at and row.answered_at is None)
+            or (call.calltaker and not row.calltaker)
         ):
             todo.append(call)
     return todo

@@ -32,9 +32,11 @@ def test_fastagi_bench_reports_sessions_latency_classic_ratio_and_memory(
     assert [lv["concurrency"] for lv in figures["levels"]] == [1, 50, 200]
     for level in figures["levels"]:
         assert level["sessions"] + level["errors"] > 0
-        assert {"sessions_per_s", "p50_ms", "p99_ms", "tickets"} <= level.keys()
+        assert {"sessions_per_s", "p50_ms", "p99_ms", "tickets", "projected_per_s"} <= level.keys()
+        assert set(level["cpu_ms_per_session"]) == {"gateway", "postgres", "client"}
     assert figures["levels"][0]["tickets"] == figures["levels"][0]["sessions"]
     assert all(c["tickets"] == c["sessions"] > 0 for c in figures["classic"])
+    assert all(c["errors"] == 0 for c in figures["classic"])
     assert figures["ratio_throughput"] is not None
     assert figures["rss_rest_kib"] > 0
     FIGURES["fastagi"] = figures

@@ -3,11 +3,15 @@ refused with a clear error when there is nobody to call."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
 from core.names import Role
+from core.timeutil import utcnow
+from models.call import Call
 from models.ticket import Ticket
 from services import callbacks
 from services.auth import Principal
@@ -59,3 +63,37 @@ async def test_nobody_to_call_or_no_phone_to_ring_is_refused(session: AsyncSessi
         await callbacks.request(session, known.id, CALLTAKER, number="12; DROP")
     with pytest.raises(NotFound):
         await callbacks.request(session, 2**40, CALLTAKER)
+
+
+async def test_the_worklist_holds_dropped_abandoned_and_silent_calls_until_called_back(
+    session: AsyncSession,
+) -> None:
+    now = utcnow()
+    tickets = [await _ticket(session, caller_number=f"+62812345000{i}") for i in range(4)]
+    for i, (outcome, triage) in enumerate(
+        [("abandoned", None), ("dropped", None), ("answered", "silent"), ("answered", "spoke")]
+    ):
+        session.add(
+            Call(
+                uniqueid=f"wl-{now.timestamp()}.{i}",
+                ticket_id=tickets[i].id,
+                direction="inbound",
+                outcome=outcome,
+                triage=triage,
+                arrived_at=now - timedelta(minutes=5),
+                ended_at=now - timedelta(minutes=4),
+            )
+        )
+    await session.flush()
+    mine = {t.id for t in tickets}
+
+    listed = {
+        item["ticket_id"] for item in await callbacks.worklist(session) if item["ticket_id"] in mine
+    }
+    assert listed == {tickets[0].id, tickets[1].id, tickets[2].id}  # not the one answered and heard
+
+    await callbacks.request(session, tickets[0].id, CALLTAKER)
+    listed = {
+        item["ticket_id"] for item in await callbacks.worklist(session) if item["ticket_id"] in mine
+    }
+    assert listed == {tickets[1].id, tickets[2].id}

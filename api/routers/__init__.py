@@ -34,5 +34,6 @@ ROUTERS: list[APIRouter] = [
     callers.router,
     reports.router,
     callback_calls.router,
+    callback_calls.worklist_router,
     ui.router,
 ]

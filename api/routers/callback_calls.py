@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CentreStaff, EntityId, Session
@@ -35,3 +35,17 @@ async def start_callback(
     )
     await session.commit()
     return callback.view()
+
+
+worklist_router = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+
+@worklist_router.get("/worklist")
+async def callback_worklist(
+    _: CentreStaff,
+    session: Session,
+    hours: Annotated[int, Query(ge=1, le=168)] = 24,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> dict[str, Any]:
+    """Dropped, abandoned and silent calls not called back yet, newest first."""
+    return {"items": await callbacks.worklist(session, hours, limit)}

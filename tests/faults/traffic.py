@@ -82,6 +82,7 @@ async def all_complete(engine: AsyncEngine, numbers: list[str]) -> list[Call] | 
         and c.outcome != CallOutcome.IN_PROGRESS
         and c.ticket_id is not None
         and c.recording_path
+        and (c.outcome != CallOutcome.ANSWERED or (c.calltaker and c.answered_at))
     ]
     return calls if len(done) == len(numbers) and len(calls) == len(numbers) else None
 
@@ -104,6 +105,7 @@ async def assert_no_call_lost(
             or c.outcome == CallOutcome.IN_PROGRESS
             or c.ticket_id is None
             or not c.recording_path
+            or (c.outcome == CallOutcome.ANSWERED and not (c.calltaker and c.answered_at))
         ]
         raise AssertionError(
             f"{len(found)} calls of {len(numbers)} placed; missing {sorted(missing)[:10]}; "
