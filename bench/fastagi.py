@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,8 @@ class AgiServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not os.environ.get("SIAGA_BENCH_KEEP"):
+            shutil.rmtree(self.state, ignore_errors=True)
 
 
 def load(port: int, concurrency: int, sessions: int, prefix: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -146,6 +147,7 @@ def run(url: str, quick: bool) -> dict[str, Any]:
         receiver.terminate()
         receiver.wait(20)
     received: dict[str, float] = json.loads(out_file.read_text())
+    shutil.rmtree(out_file.parent, ignore_errors=True)
     bulk = [t for k, t in received.items() if k.startswith("bulk-")]
     last = max(bulk) if bulk else m["committed"]
     lat = [received[k] - m["created"][k] for k in received if k.startswith("one-")]

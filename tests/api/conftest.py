@@ -59,7 +59,7 @@ async def people(engine: AsyncEngine) -> People:
     """One committed user per role (unique names), with PASSWORD."""
     tag = secrets.token_hex(4)
     async with make_sessionmaker(engine)() as s:
-        agency = Agency(code=f"a{tag}", name="Damkar Uji", categories=["FIRE"])
+        agency = Agency(code=f"a{tag}", name="Damkar Uji", categories=[])
         other = Agency(code=f"b{tag}", name="BPBD Uji", categories=["DISASTER"])
         s.add_all([agency, other])
         await s.flush()

@@ -30,7 +30,7 @@ async def _principals(database_url: str) -> dict[str, Principal]:
     tag = secrets.token_hex(4)
     try:
         async with make_sessionmaker(engine)() as s:
-            agency = Agency(code=f"p{tag}", name="Fuzz", categories=["FIRE"])
+            agency = Agency(code=f"p{tag}", name="Fuzz", categories=[])
             s.add(agency)
             await s.flush()
             made = {}

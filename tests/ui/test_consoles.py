@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.names import CallOutcome, Role, StreamEvent, TicketState
 from core.timeutil import utcnow
-from models import Call, Dispatch, Ticket
+from models import Agency, Call, Dispatch, Ticket
 from services import events
 from tests.ui.conftest import eventually, login, make_person, screenshot
 
@@ -164,8 +164,13 @@ async def test_dispatch_reaches_the_agency_whose_on_scene_position_shows_on_the_
             "FIRE",
             "emergency",
         )
+        # other test agencies may serve fires too; this story follows Damkar's dispatch
         dispatch = (
-            await session.execute(select(Dispatch).where(Dispatch.ticket_id == ticket_id))
+            await session.execute(
+                select(Dispatch)
+                .join(Agency, Agency.id == Dispatch.agency_id)
+                .where(Dispatch.ticket_id == ticket_id, Agency.code == "damkar")
+            )
         ).scalar_one()
 
     # the agency's officer, on a phone in the field, sees it, acknowledges and arrives

@@ -16,23 +16,18 @@ from core.settings import Settings, UiSettings
 from models import Call
 from ops.sipp import SippRunner
 from tests.conftest import free_port
-from tests.e2e.conftest import (  # noqa: F401  (fixtures)
-    GatewayProcess,
-    asterisk,
-    e2e_settings,
-    eventually,
-    gateway,
-    gateway_process,
-    sipp,
-    unique_number,
+from tests.e2e.conftest import GatewayProcess, eventually, unique_number
+from tests.ui.conftest import (  # noqa: F401  (the browser fixture)
+    ApiServer,
+    browser,
+    login,
+    make_person,
+    screenshot,
 )
-from tests.ui.conftest import ApiServer, login, make_person, screenshot
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def e2e_api(e2e_settings: Settings) -> Iterator[ApiServer]:  # noqa: F811
+def e2e_api(e2e_settings: Settings) -> Iterator[ApiServer]:
     # the same centre as the gateway's, with the map's tile server on a closed loopback port
     tiles = UiSettings(tile_url=f"http://127.0.0.1:{free_port()}/{{z}}/{{x}}/{{y}}.png")
     server = ApiServer(e2e_settings.model_copy(update={"ui": tiles}))
@@ -42,10 +37,10 @@ def e2e_api(e2e_settings: Settings) -> Iterator[ApiServer]:  # noqa: F811
 
 
 async def test_sipp_call_answered_by_a_softphone_opens_its_ticket_in_that_call_takers_console(
-    gateway: GatewayProcess,  # noqa: F811
-    sipp: SippRunner,  # noqa: F811
+    gateway: GatewayProcess,
+    sipp: SippRunner,
     e2e_api: ApiServer,
-    browser: Any,
+    browser: Any,  # noqa: F811
     engine: AsyncEngine,
 ) -> None:
     consoles: dict[str, Any] = {}
