@@ -1,4 +1,4 @@
-"""The names the brief gives other areas: the ticket view reads ``text_id`` / ``active_flag`` from
+"""What other areas rely on: the ticket view reads ``text_id`` / ``active_flag`` from
 the caller history, supervisors lift flags at ``/callers/{number}/flags/lift``, and the worklist can
 be called as ``callback_worklist(session, now, limit)``."""
 
