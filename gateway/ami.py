@@ -82,6 +82,8 @@ class AmiConsumer:
         self.facts: asyncio.Queue[CallFact] = asyncio.Queue()
         self.manager: _Manager | None = None
         self.logged_in = False
+        # call takers' pause state per queue member ("ct1" -> paused?), as Asterisk reports it
+        self.paused: dict[str, bool] = {}
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -105,6 +107,8 @@ class AmiConsumer:
         manager.max_pause = ami.reconnect_max_seconds
         for name in ami_events.PARSERS:
             manager.register_event(name, self.on_event)
+        for name in ami_events.MEMBER_EVENTS:
+            manager.register_event(name, self.on_member)
         self.manager = manager
         self.start_writer()
         manager.connect()
@@ -125,6 +129,16 @@ class AmiConsumer:
             known = self.recordings.pop(fact.uniqueid, None)
             if fact.may_create or known:
                 self._spawn(self._recording(fact, known))
+
+    def on_member(self, manager: Any, event: Any) -> None:
+        """A queue member's pause state changed (or was reported): never raises."""
+        member = ami_events.member_pause(event)
+        if member is not None:
+            self.paused[member[0]] = member[1]
+
+    @property
+    def paused_count(self) -> int:
+        return sum(1 for paused in self.paused.values() if paused)
 
     async def _recording(self, ended: CallFact, known: str | None) -> None:
         found = await finished_recording(self.settings, ended.uniqueid, known)
@@ -194,6 +208,8 @@ class AmiConsumer:
             fact = self._live_caller(message, now)
             if fact is not None:
                 self.facts.put_nowait(fact)
+        for message in queues if isinstance(queues, list) else []:
+            self.on_member(None, message)
         entries = (
             sum(1 for m in queues if m.get("Event") == "QueueEntry")
             if isinstance(queues, list)

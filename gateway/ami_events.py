@@ -228,3 +228,21 @@ def fact_from_event(event: Event, now: datetime) -> CallFact | None:
     except Exception:
         log.exception("AMI %s could not be read, ignored", event.get("Event"))
         return None
+
+
+# Events that report a queue member's pause state (QueueMember answers QueueStatus).
+MEMBER_EVENTS = ("QueueMemberPause", "QueueMemberStatus", "QueueMember", "QueueMemberAdded")
+
+
+def member_pause(event: Any) -> tuple[str, bool] | None:
+    """``("ct1", True)`` for a paused member, from any of MEMBER_EVENTS; None if unusable."""
+    if event.get("Event") not in MEMBER_EVENTS:
+        return None
+    paused = str(event.get("Paused", "")).strip()
+    if paused not in ("0", "1"):
+        return None
+    interface = str(event.get("Interface") or event.get("StateInterface") or "")
+    account = interface.split("/", 1)[-1].strip() or str(event.get("MemberName") or "").strip()
+    if not account:
+        return None
+    return account, paused == "1"

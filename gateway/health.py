@@ -53,6 +53,7 @@ async def run(gateway: Gateway) -> None:
                     spool_pending=pending,
                     agi_in_flight=gateway.route.in_flight if gateway.route else 0,
                     started_at=started,
+                    calltakers_paused=gateway.ami.paused_count if gateway.ami else 0,
                 )
         except Exception as exc:
             log.warning("heartbeat not written (%s)", type(exc).__name__)

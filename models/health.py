@@ -17,5 +17,6 @@ class GatewayHeartbeat(Base):
     ami_connected: Mapped[bool]
     spool_pending: Mapped[int] = mapped_column(Integer)  # call facts waiting on local disk
     agi_in_flight: Mapped[int] = mapped_column(Integer)
+    calltakers_paused: Mapped[int] = mapped_column(Integer, server_default="0")
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]

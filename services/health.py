@@ -20,9 +20,11 @@ DELIVERY_LAG_SECONDS = 300.0
 
 _BEAT = text(
     "INSERT INTO gateway_heartbeats (name, ami_connected, spool_pending, agi_in_flight, "
-    "started_at, updated_at) VALUES (:name, :ami, :spool, :agi, :started, now()) "
+    "calltakers_paused, started_at, updated_at) "
+    "VALUES (:name, :ami, :spool, :agi, :paused, :started, now()) "
     "ON CONFLICT (name) DO UPDATE SET ami_connected = EXCLUDED.ami_connected, "
     "spool_pending = EXCLUDED.spool_pending, agi_in_flight = EXCLUDED.agi_in_flight, "
+    "calltakers_paused = EXCLUDED.calltakers_paused, "
     "started_at = EXCLUDED.started_at, updated_at = now()"
 )
 _FORGET_OLD = text("DELETE FROM gateway_heartbeats WHERE updated_at < now() - interval '1 day'")
@@ -45,6 +47,7 @@ async def beat(
     spool_pending: int,
     agi_in_flight: int,
     started_at: datetime,
+    calltakers_paused: int = 0,
 ) -> None:
     await session.execute(
         _BEAT,
@@ -53,6 +56,7 @@ async def beat(
             "ami": ami_connected,
             "spool": spool_pending,
             "agi": agi_in_flight,
+            "paused": calltakers_paused,
             "started": started_at,
         },
     )
@@ -100,3 +104,14 @@ async def readiness(session: AsyncSession) -> dict[str, Any]:
         "gateways": gateways,
         "delivery": {"waiting": int(backlog.waiting), "oldest_seconds": round(oldest, 1)},
     }
+
+
+_PAUSED = text(
+    "SELECT coalesce(max(calltakers_paused), 0) FROM gateway_heartbeats "
+    "WHERE updated_at > now() - make_interval(secs => :stale)"
+)
+
+
+async def calltakers_paused(session: AsyncSession) -> int:
+    """Call takers paused in the queue, as a live gateway last reported (0 with no gateway)."""
+    return int((await session.execute(_PAUSED, {"stale": STALE_SECONDS})).scalar_one())

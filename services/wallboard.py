@@ -1,7 +1,7 @@
 """What the supervisor's wallboard and map show, read from the calls, tickets and dispatch tables.
 
-The queue's live state (who is paused) is Asterisk's; the gateway may publish it as
-``queue.updated`` and the consoles overlay it. Everything here is what the database knows.
+Who is paused is Asterisk's to know: the gateway follows it over AMI and reports it in its
+heartbeat, read here. Everything else is what the calls, tickets and dispatch tables hold.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.names import CallDirection, Classification, DispatchState, Role, TicketState
 from core.timeutil import utcnow
 from models import Agency, Call, Dispatch, DispatchUpdate, Ticket, User
+from services import health
 
 ANSWER_TARGET_SECONDS = 10
 OPEN_TICKET_STATES = tuple(
@@ -137,7 +138,7 @@ async def summary(session: AsyncSession, configured_accounts: list[str], zone: s
         longest_wait_seconds=(now - oldest).total_seconds() if oldest else None,
         calltakers_total=len(accounts | set(on_call)),
         calltakers_on_call=len([a for a in on_call if a]),
-        calltakers_paused=0,
+        calltakers_paused=await health.calltakers_paused(session),
         offered_today=int(offered),
         answered_within_target_today=int(within),
         open_tickets=int(open_tickets),
