@@ -24,6 +24,7 @@ from core.settings import CallTaker, Settings
 from ops.asterisk import AsteriskInstance
 from ops.centre import settings_env
 from ops.sipp import SippRunner
+from services.reconcile import CDR_COLUMNS
 from tests.conftest import free_port
 from tests.e2e.agi_stub import AgiStub
 from tests.e2e.ami_watch import AmiWatch
@@ -235,25 +236,7 @@ def calltakers_paused(asterisk: AsteriskInstance, e2e_settings: Settings) -> Ite
 
 
 # --- what Asterisk wrote by itself -----------------------------------------------------------
-CDR_COLUMNS = (
-    "uniqueid",
-    "linkedid",
-    "src",
-    "clid",
-    "dst",
-    "dcontext",
-    "channel",
-    "dstchannel",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "userfield",
-    "ticket",
-    "sequence",
-)
+# the columns asterisk_conf/cdr_custom.conf writes: defined once, by the reconciler
 
 
 def cdr_rows(asterisk: AsteriskInstance) -> list[dict[str, str]]:
