@@ -10,13 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.timeutil import utcnow
 from models import Ticket
-from services import autoclassify, caller_history
+from services import autoclassify, caller_history, triage
 from services.calls import CallFact, apply_fact
+from services.prank_policy import PolicySettings
 from tests.api.conftest import Client, People
 from tests.triage.conftest import add_call, new_number
 
 
 async def test_summary_carries_text_id_and_active_flag(session: AsyncSession) -> None:
+    # the centre's default policy, whatever other tests left in the shared database
+    await triage.save_settings(session, PolicySettings().to_dict(), actor="test")
     now = utcnow()
     number = new_number()
     calm = await caller_history.summary(session, number, now)

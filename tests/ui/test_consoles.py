@@ -199,7 +199,8 @@ async def test_dispatch_reaches_the_agency_whose_on_scene_position_shows_on_the_
     await boss.locator(f".marker-ticket[data-ticket-id='{ticket_id}']").wait_for()
     assert await boss.evaluate("window.__sameDocument === true")
     await screenshot(boss, "07-supervisor-map")
-    await boss.locator(f".marker-ticket[data-ticket-id='{ticket_id}']").click()
+    # other tests' tickets may sit at the same spot and cover this marker: click it directly
+    await boss.locator(f".marker-ticket[data-ticket-id='{ticket_id}']").dispatch_event("click")
     panel = boss.get_by_test_id("ticket-panel")
     await panel.wait_for()
     assert f"T{ticket_id:06d}" in await panel.inner_text()
