@@ -31,6 +31,10 @@ from services.calls import CallFact
 log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
+# Reading the live channels and queues after a login: each answer within this bound, asked again
+# (1 s, then 2 s later) when a loaded Asterisk is slow to answer.
+LIVE_STATE_SECONDS = 10.0
+LIVE_STATE_ATTEMPTS = 3
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -183,16 +187,24 @@ class AmiConsumer:
         """Read the live channels and queues back after a (re)connect; live 112 callers the
         gateway missed get their call and ticket now."""
         assert self.manager is not None
-        try:
-            channels = await asyncio.wait_for(
-                self.manager.send_action({"Action": "CoreShowChannels"}, as_list=True), 10
-            )
-            queues = await asyncio.wait_for(
-                self.manager.send_action({"Action": "QueueStatus"}, as_list=True), 10
-            )
-        except Exception as exc:
-            log.warning("AMI live state not read: %s", type(exc).__name__)
-            return
+        for attempt in range(1, LIVE_STATE_ATTEMPTS + 1):
+            try:
+                channels = await asyncio.wait_for(
+                    self.manager.send_action({"Action": "CoreShowChannels"}, as_list=True),
+                    LIVE_STATE_SECONDS,
+                )
+                queues = await asyncio.wait_for(
+                    self.manager.send_action({"Action": "QueueStatus"}, as_list=True),
+                    LIVE_STATE_SECONDS,
+                )
+                break
+            except Exception as exc:
+                if not self.logged_in or attempt == LIVE_STATE_ATTEMPTS:
+                    # the next login reads it again; reconciliation covers the calls meanwhile
+                    log.warning("AMI live state not read: %s", type(exc).__name__)
+                    return
+                log.info("AMI live state not read (%s), asking again", type(exc).__name__)
+                await asyncio.sleep(attempt)
         now = utcnow()
         live = 0
         for message in channels if isinstance(channels, list) else []:

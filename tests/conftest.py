@@ -3,13 +3,16 @@ own transaction that is rolled back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from models.migrate import upgrade
@@ -40,6 +43,23 @@ def database_url(postgres: LocalPostgres) -> str:
     url = os.environ.get("SIAGA_TEST_DATABASE_URL") or postgres.url
     upgrade(url)
     return url
+
+
+async def database_of_its_own(url: str, name: str) -> str:
+    """``url`` with database ``name`` on the same server, created and migrated if missing."""
+    base = make_url(url)
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port, user=base.username, password=base.password,
+        database=base.database,
+    )  # fmt: skip
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    own = base.set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, own)
+    return own
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,10 @@ def e2e_settings(database_url: str) -> Iterator[Settings]:
         ami={"port": free_port(), "secret": secrets.token_urlsafe(24)},
         fastagi={"port": free_port()},
         api={"jwt_secret": secrets.token_urlsafe(32), "port": free_port()},
+        # no e2e test needs webhooks; this gateway lives for the whole run on the shared
+        # database, and its workers would otherwise take (and refuse: loopback targets) the
+        # messages other tests' receivers wait for
+        webhooks={"workers": 0},
         asterisk={
             "instance_dir": f"/tmp/siaga-e2e-{uuid.uuid4().hex[:8]}",
             "sip_port": _free_udp_port(),

@@ -1,6 +1,8 @@
-"""Fault fixtures: the e2e fixtures (tests/e2e/conftest.py) reused on an Asterisk, gateway and
-SIPp of this folder's own, so restarting them cannot disturb other tests. Every test here is
-marked ``e2e``."""
+"""Fault fixtures: the e2e fixtures (tests/e2e/conftest.py) reused on an Asterisk, gateway, SIPp
+and database of this folder's own, so restarting them cannot disturb other tests, and the e2e
+session's gateway (alive for the whole run) cannot take this folder's work: sharing one database,
+it would claim this folder's callback requests and webhook messages and place them through its own
+Asterisk and settings. Every test here is marked ``e2e``."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import pytest
 
 from core.settings import CallTaker, Settings
 from ops.sipp import SippRunner
-from tests.conftest import free_port
+from tests.conftest import database_of_its_own, free_port
+from tests.conftest import engine as engine  # this folder's database
 from tests.e2e.conftest import (  # noqa: F401  (fixtures reused by name)
     _free_udp_port,
     asterisk,
@@ -32,6 +35,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+async def database_url(database_url: str) -> str:
+    """A database of this folder's own on the run's PostgreSQL server (stopping that server
+    still stops this one too)."""
+    return await database_of_its_own(database_url, "siaga_faults")
 
 
 @pytest.fixture(scope="session")
