@@ -3,15 +3,21 @@ own CDR and queue log gets its complete ticket (``services.reconcile``).
 
 A call that ended before this gateway started is reconciled at once; a later one only once it has
 been over for ``SETTLE_SECONDS`` (the live AMI path, and the recording's length, get there first
-in the normal case, and reconciliation then finds nothing to do). Nothing here holds state that
-matters: a pass that fails (database down) is simply done again on the next round.
+in the normal case, and reconciliation then finds nothing to do). The files are read whole at
+start, then only what Asterisk added since, so a round costs the same after a year of calls as on
+the first day. A call leaves the worker's memory only once its ticket is complete: a pass that
+fails (database down) is simply done again on the next round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -37,18 +43,73 @@ CDR_FILE = "log/cdr-custom/siaga112.csv"
 QUEUE_LOG = "log/queue_log"
 
 
-def _read(settings: Settings, relative: str) -> str:
-    path = settings.asterisk_host_path(f"{settings.asterisk.instance_dir.rstrip('/')}/{relative}")
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
+# Queue log lines of a caller whose CDR line has not come are kept this long (no call lasts
+# longer; lines of channels that never end as 112 calls are let go then).
+QUEUE_LINES_KEEP_SECONDS = 24 * 3600.0
+# Calls asked about in one query.
+NEEDS_WORK_BATCH = 1000
 
 
-def asterisk_calls(settings: Settings) -> dict[str, reconcile.AsteriskCall]:
-    calls = reconcile.parse_cdr(_read(settings, CDR_FILE))
-    reconcile.apply_queue_log(calls, _read(settings, QUEUE_LOG))
-    return calls
+class LogTail:
+    """An append-only log file read a piece at a time: each read returns the complete lines added
+    since the last one. A file replaced (rotated) or cut shorter is read again from its start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.inode: int | None = None
+        self.offset = 0
+
+    def read_new(self) -> str:
+        try:
+            with self.path.open("rb") as f:
+                info = os.fstat(f.fileno())
+                if info.st_ino != self.inode or info.st_size < self.offset:
+                    self.inode, self.offset = info.st_ino, 0
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        complete = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+        self.offset += complete
+        return data[:complete].decode("utf-8", errors="replace")
+
+
+class AsteriskRecords:
+    """Asterisk's CDR and queue log, read incrementally: the calls recorded there and not settled
+    yet (``settle``), each with its queue outcome. The first read takes the whole files (calls that
+    ended while no gateway ran); later reads only what was added."""
+
+    def __init__(self, settings: Settings) -> None:
+        base = settings.asterisk.instance_dir.rstrip("/")
+        self.cdr = LogTail(settings.asterisk_host_path(f"{base}/{CDR_FILE}"))
+        self.queue_log = LogTail(settings.asterisk_host_path(f"{base}/{QUEUE_LOG}"))
+        self.calls: dict[str, reconcile.AsteriskCall] = {}
+        self._queue_lines: dict[str, list[str]] = {}
+        self._queue_seen: dict[str, float] = {}
+
+    def read(self) -> dict[str, reconcile.AsteriskCall]:
+        reconcile.parse_cdr(self.cdr.read_new(), self.calls)
+        now = time.monotonic()
+        for line in self.queue_log.read_new().splitlines():
+            callid = reconcile.queue_log_callid(line)
+            if callid is not None:
+                self._queue_lines.setdefault(callid, []).append(line)
+                self._queue_seen[callid] = now
+        for uniqueid, call in self.calls.items():
+            lines = self._queue_lines.get(uniqueid)
+            if lines:
+                reconcile.apply_queue_log({uniqueid: call}, "\n".join(lines))
+        for callid, seen in list(self._queue_seen.items()):
+            if now - seen > QUEUE_LINES_KEEP_SECONDS and callid not in self.calls:
+                del self._queue_seen[callid], self._queue_lines[callid]
+        return self.calls
+
+    def settle(self, uniqueids: Iterable[str]) -> None:
+        """These calls' tickets are complete: forget them."""
+        for uniqueid in uniqueids:
+            self.calls.pop(uniqueid, None)
+            self._queue_lines.pop(uniqueid, None)
+            self._queue_seen.pop(uniqueid, None)
 
 
 def _recording_seconds(settings: Settings, name: str | None) -> float | None:
@@ -58,12 +119,15 @@ def _recording_seconds(settings: Settings, name: str | None) -> float | None:
 
 
 async def reconcile_once(
-    gateway: Gateway, started_at: datetime | None = None, settle: float = 0.0
+    gateway: Gateway,
+    records: AsteriskRecords,
+    started_at: datetime | None = None,
+    settle: float = 0.0,
 ) -> int:
     """One pass; returns how many calls were completed or created. Raises if the database fails
-    (the caller tries again later)."""
-    settings = gateway.settings
-    calls = await asyncio.to_thread(asterisk_calls, settings)
+    (the caller tries again later: calls are settled only once their tickets are complete)."""
+    calls = await asyncio.to_thread(records.read)
+    recorded = set(calls)
     horizon = utcnow() - timedelta(seconds=settle)
     ripe = [
         c
@@ -71,10 +135,21 @@ async def reconcile_once(
         if c.end is not None
         and (c.end <= horizon or (started_at is not None and c.end <= started_at))
     ]
-    if not ripe:
-        return await close_lost_calls(gateway, set(calls))
-    async with gateway.sessionmaker() as session:
-        todo = await reconcile.needs_work(session, ripe)
+    done = 0
+    for start in range(0, len(ripe), NEEDS_WORK_BATCH):
+        batch = ripe[start : start + NEEDS_WORK_BATCH]
+        async with gateway.sessionmaker() as session:
+            todo = await reconcile.needs_work(session, batch)
+        await _complete(gateway, todo)
+        records.settle(c.uniqueid for c in batch)
+        done += len(todo)
+    if done:
+        log.info("reconciliation completed %d of %d calls Asterisk recorded", done, len(ripe))
+    return done + await close_lost_calls(gateway, recorded)
+
+
+async def _complete(gateway: Gateway, todo: list[reconcile.AsteriskCall]) -> None:
+    settings = gateway.settings
     for call in todo:
         seconds = await asyncio.to_thread(_recording_seconds, settings, call.recording)
         facts: list[CallFact] = reconcile.facts_for(call, seconds)
@@ -88,9 +163,6 @@ async def reconcile_once(
             len(facts),
             call.recording or "-",
         )
-    if todo:
-        log.info("reconciliation completed %d of %d calls Asterisk recorded", len(todo), len(calls))
-    return len(todo) + await close_lost_calls(gateway, set(calls))
 
 
 _OPEN_CALLS = text(
@@ -145,9 +217,10 @@ async def close_lost_calls(gateway: Gateway, recorded: set[str]) -> int:
 async def run(gateway: Gateway) -> None:
     """Worker: a pass at start (calls that ended while the gateway was away), then periodically."""
     started_at = utcnow()
+    records = AsteriskRecords(gateway.settings)
     while not gateway.stopping.is_set():
         try:
-            await reconcile_once(gateway, started_at, SETTLE_SECONDS)
+            await reconcile_once(gateway, records, started_at, SETTLE_SECONDS)
         except Exception as exc:
             log.warning(
                 "reconciliation pass failed (%s: %.200s); next in %.0f s",

@@ -102,9 +102,12 @@ class AsteriskCall:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_cdr(content: str) -> dict[str, AsteriskCall]:
-    """112 caller channels from the CDR file; several lines for one uniqueid are merged."""
-    calls: dict[str, AsteriskCall] = {}
+def parse_cdr(
+    content: str, calls: dict[str, AsteriskCall] | None = None
+) -> dict[str, AsteriskCall]:
+    """112 caller channels from CDR lines; several lines for one uniqueid are merged (into
+    ``calls`` when given: lines read in several pieces merge as if read at once)."""
+    calls = {} if calls is None else calls
     for row in csv.reader(io.StringIO(content)):
         if len(row) < len(CDR_COLUMNS) - 1:
             continue
@@ -128,8 +131,17 @@ def parse_cdr(content: str) -> dict[str, AsteriskCall]:
     return calls
 
 
+def queue_log_callid(line: str) -> str | None:
+    """The caller uniqueid a queue log line is about (None for the queue's own lines)."""
+    parts = line.split("|", 5)
+    if len(parts) < 5 or parts[1] in ("", "NONE"):
+        return None
+    return parts[1]
+
+
 def apply_queue_log(calls: dict[str, AsteriskCall], content: str) -> None:
-    """Add the queue's outcome (``time|callid|queue|agent|event|data...``) to known calls."""
+    """Add the queue's outcome (``time|callid|queue|agent|event|data...``) to known calls.
+    Applying the same lines again changes nothing."""
     for line in content.splitlines():
         parts = line.split("|")
         if len(parts) < 5:
