@@ -33,15 +33,16 @@ async def test_asterisk_restart_under_traffic_leaves_no_call_without_its_ticket(
     engine: AsyncEngine,
     e2e_settings: Settings,
 ) -> None:
-    before = start_traffic(sipp, seconds=12)
-    await asyncio.sleep(8)
+    # a minute of traffic in all: 20 s of it with the restart in the middle, 40 s after
+    before = start_traffic(sipp, seconds=20)
+    await asyncio.sleep(10)
     asterisk.stop()  # "core stop now": calls in progress are cut
     await asyncio.to_thread(asterisk.start)
     await before.result()  # calls cut by the restart fail on the caller's side: expected
 
     # the gateway found Asterisk again by itself
     await eventually(lambda: _gateway_on_ami(asterisk, e2e_settings), timeout=30, interval=0.5)
-    after = start_traffic(sipp, seconds=15)
+    after = start_traffic(sipp, seconds=40)
     result = await after.result()
     assert result.ok, result.stderr[-2000:]
     figures = await assert_no_call_lost(engine, asterisk, after)

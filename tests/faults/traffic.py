@@ -26,7 +26,7 @@ from ops.sipp import (
 from tests.e2e.conftest import cdr_rows, eventually, unique_number
 
 RATE = 3  # calls a second
-SECONDS = 30  # of traffic
+SECONDS = 60  # of traffic: a minute, as the zero-loss checks ask
 # Callers hang up after this long: those a call taker reached by then were answered, the others
 # gave up while queued (the call takers are kept busier than they can keep up with).
 PATIENCE_MS = 12000
