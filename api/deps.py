@@ -37,10 +37,9 @@ async def current_principal(
     """The caller of a request, from a bearer token (header, or ``?access_token=`` for
     EventSource and audio elements).
 
-    Tokens live for hours, so each request also asks the database whether the user was
-    deactivated (or given another role) since the token was issued: such a token stops working at
-    once. Users are never deleted, so every token this API issued has its row; a signed token
-    without one can only come from code holding the signing secret (tools, tests).
+    Tokens live for hours, so each request also asks the database whether the user still is who
+    the token says: a user deactivated, given another role or moved to another agency since the
+    token was issued is refused at once, and so is a token naming no user at all.
     """
     token = credentials.credentials if credentials else request.query_params.get("access_token")
     if not token:
@@ -48,12 +47,22 @@ async def current_principal(
     settings: Settings = request.app.state.settings
     assert settings.api.jwt_secret is not None
     principal = read_token(token, settings.api.jwt_secret.get_secret_value())
+    if not 0 < principal.user_id < 2**63:
+        raise Unauthenticated("Token tidak berlaku lagi / token no longer valid")
     row = (
         await session.execute(
-            select(User.active, User.role).where(User.username == principal.username)
+            select(User.username, User.active, User.role, User.agency_id).where(
+                User.id == principal.user_id
+            )
         )
     ).one_or_none()
-    if row is not None and (not row.active or row.role != principal.role.value):
+    if (
+        row is None
+        or not row.active
+        or row.username != principal.username
+        or row.role != principal.role.value
+        or row.agency_id != principal.agency_id
+    ):
         raise Unauthenticated("Token tidak berlaku lagi / token no longer valid")
     return principal
 

@@ -8,6 +8,7 @@ import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -15,8 +16,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
+from core.names import Role
 from models.migrate import upgrade
 from ops.postgres import LocalPostgres
+from services.auth import Principal
 
 
 def free_port() -> int:
@@ -43,6 +46,34 @@ def database_url(postgres: LocalPostgres) -> str:
     url = os.environ.get("SIAGA_TEST_DATABASE_URL") or postgres.url
     upgrade(url)
     return url
+
+
+_UPSERT_USER = (
+    "INSERT INTO users (username, full_name, role, password_hash, agency_id, language, active) "
+    "VALUES ($1, $1, $2, '!', $3, 'id', true) ON CONFLICT (username) DO UPDATE "
+    "SET role = EXCLUDED.role, agency_id = EXCLUDED.agency_id, active = true RETURNING id"
+)
+
+
+def user_principal(url: str, role: Role, username: str, agency_id: int | None = None) -> Principal:
+    """A principal for a user row made (or updated) now in ``url``'s database: the API refuses
+    tokens of users that do not exist. No password can log in as it (``!`` is no hash)."""
+
+    async def upsert() -> int:
+        base = make_url(url)
+        conn = await asyncpg.connect(
+            host=base.host, port=base.port, user=base.username, password=base.password,
+            database=base.database,
+        )  # fmt: skip
+        try:
+            return int(await conn.fetchval(_UPSERT_USER, username, role.value, agency_id))
+        finally:
+            await conn.close()
+
+    # in a thread of its own: callable from sync code and from inside a running loop alike
+    with ThreadPoolExecutor(1) as pool:
+        user_id = pool.submit(asyncio.run, upsert()).result()
+    return Principal(user_id=user_id, username=username, role=role, agency_id=agency_id)
 
 
 async def database_of_its_own(url: str, name: str) -> str:

@@ -24,8 +24,9 @@ from core.settings import AmiSettings, ApiSettings, Settings, WebhookSettings
 from core.timeutil import utcnow
 from gateway.delivery import DeliveryWorker
 from models import Agency, AgencySecret, Ticket
-from services.auth import Principal, issue_token
+from services.auth import issue_token
 from services.webhooks import new_secret
+from tests.conftest import user_principal
 from tests.dispatch.receiver import Receiver
 
 JWT_SECRET = secrets.token_urlsafe(32)
@@ -64,11 +65,25 @@ def app(settings: Settings, engine: AsyncEngine) -> FastAPI:
     return application
 
 
-def token(role: Role, username: str | None = None, agency_id: int | None = None) -> str:
-    principal = Principal(
-        user_id=1, username=username or f"{role.value}-1", role=role, agency_id=agency_id
-    )
-    return issue_token(principal, JWT_SECRET, 60)
+_DATABASE: dict[str, str] = {}
+_TOKENS: dict[tuple[str, Role, str, int | None], str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _users_database(database_url: str) -> None:
+    _DATABASE["url"] = database_url
+
+
+def token(
+    role: Role, username: str | None = None, agency_id: int | None = None, url: str | None = None
+) -> str:
+    """A token of a user of ``role`` (made in the test database, or ``url``'s, on first use)."""
+    url = url or _DATABASE["url"]
+    username = username or f"{role.value}-{agency_id or 0}"
+    key = (url, role, username, agency_id)
+    if key not in _TOKENS:
+        _TOKENS[key] = issue_token(user_principal(url, role, username, agency_id), JWT_SECRET, 60)
+    return _TOKENS[key]
 
 
 Client = Callable[..., httpx.AsyncClient]

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -39,6 +40,7 @@ def _schema() -> schemathesis.BaseSchema:
 
 
 schema = _schema()
+AGENCY: dict[str, Any] = {}
 
 
 def _own_database(database_url: str) -> str:
@@ -56,6 +58,19 @@ def _own_database(database_url: str) -> str:
     asyncio.run(create())
     url = database_url.rsplit("/", 1)[0] + "/" + name
     upgrade(url)
+
+    async def agency() -> None:  # the agency the portal's requests act for
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            AGENCY["id"] = await conn.fetchval(
+                "INSERT INTO agencies (code, name, categories, active) "
+                "VALUES ('FUZZ', 'Fuzz', ARRAY['FIRE'], true) RETURNING id"
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(agency())
+    AGENCY["url"] = url
     return url
 
 
@@ -80,10 +95,11 @@ def api_url(settings: Settings, database_url: str) -> Iterator[str]:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_the_api_fail(case: schemathesis.Case, api_url: str) -> None:
-    role, agency_id = (Role.AGENCY, 1) if case.path.startswith("/agency/") else (Role.ADMIN, None)
+    agency = case.path.startswith("/agency/")
+    role, agency_id = (Role.AGENCY, AGENCY["id"]) if agency else (Role.ADMIN, None)
     response = case.call(
         base_url=api_url,
-        headers={"Authorization": f"Bearer {token(role, agency_id=agency_id)}"},
+        headers={"Authorization": f"Bearer {token(role, agency_id=agency_id, url=AGENCY['url'])}"},
         timeout=10,
     )
     assert response.status_code < 500, (case.method, case.formatted_path, response.text)

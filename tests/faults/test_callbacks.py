@@ -19,7 +19,8 @@ from core.settings import Settings
 from models.call import Call
 from ops.asterisk import AsteriskInstance
 from ops.sipp import _CENTRE_HANGS_UP, _PLAY, SPEECH, SippRunner, calltaker_scenario
-from services.auth import Principal, issue_token
+from services.auth import issue_token
+from tests.conftest import user_principal
 from tests.e2e.conftest import GatewayProcess, eventually, unique_number
 from tests.faults.traffic import WAV_HEADER, calls_of
 
@@ -69,11 +70,9 @@ async def test_a_dropped_callers_callback_rings_the_citizen_and_joins_the_ticket
     app.state.sessionmaker = make_sessionmaker(engine)
     secret = e2e_settings.api.jwt_secret
     assert secret is not None
-    token = issue_token(
-        Principal(user_id=1, username="ct-callback", role=Role.CALLTAKER),
-        secret.get_secret_value(),
-        60,
-    )
+    assert e2e_settings.database_url is not None
+    calltaker = user_principal(e2e_settings.database_url, Role.CALLTAKER, "ct-callback")
+    token = issue_token(calltaker, secret.get_secret_value(), 60)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://api",
