@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import wave
+
 import pytest
 from pydantic import SecretStr
 
@@ -82,3 +84,29 @@ def test_manager_allows_only_the_gateway() -> None:
 def test_no_ami_secret_no_configuration() -> None:
     with pytest.raises(AsteriskError, match="AMI secret"):
         template_values(Settings())
+
+
+def _seconds(wav: str) -> float:
+    with wave.open(str(CONF_DIR / "sounds" / "id" / wav)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def test_queue_announcements_are_short_and_end_without_a_thank_you() -> None:
+    """A caller hearing a position announcement cannot be put through until it ends, even to a
+    free call taker: each announcement (prompt, number, prompt) stays about two seconds."""
+    queues = render((CONF_DIR / "queues.conf").read_text(), template_values(_settings()))
+    options = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (line.partition("=") for line in queues.splitlines())
+        if _ and not k.lstrip().startswith(";")
+    )
+    thanks = options["queue-thankyou"]
+    assert _seconds(f"{thanks}.wav") < 0.1
+    assert options["announce-holdtime"] == "no"
+    for position in ("2", "9", "17"):
+        total = sum(
+            _seconds(f"{name}.wav")
+            for name in ("queue-thereare", f"digits/{position}", "queue-callswaiting")
+        )
+        assert total < 3.0, (position, total)
+    assert _seconds("queue-youarenext.wav") < 3.0

@@ -18,11 +18,14 @@ say siaga/greeting "Layanan darurat satu satu dua. Panggilan Anda direkam."
 say siaga/speak-or-press "Silakan bicara, atau tekan tombol apa saja."
 say siaga/prank-warning "Peringatan. Nomor Anda tercatat sering melakukan panggilan iseng. Panggilan iseng ke satu satu dua dapat dikenai sanksi hukum. Mohon tunggu."
 sox -n -r 8000 -c 1 -b 16 -e signed-integer "$OUT/siaga/silence-3.wav" trim 0 3
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$OUT/siaga/silence-0.wav" trim 0 0.02
 
-# Queue announcements (app_queue's standard names, so the channel language "id" finds them)
-say queue-thereare "Anda berada di urutan"
-say queue-callswaiting "dalam antrean. Mohon tetap di saluran."
-say queue-youarenext "Anda berada di urutan pertama. Petugas kami segera menjawab."
+# Queue announcements (app_queue's standard names, so the channel language "id" finds them).
+# Kept short: a caller hearing one cannot be put through until it ends, even to a free call
+# taker ("Antrean ke dua. Mohon tunggu." is about 2 s; queues.conf plays no "thank you").
+say queue-thereare "Antrean ke"
+say queue-callswaiting "Mohon tunggu."
+say queue-youarenext "Anda berikutnya. Mohon tunggu."
 say queue-thankyou "Terima kasih, mohon tetap di saluran."
 say queue-holdtime "Perkiraan waktu tunggu"
 say queue-minutes "menit"

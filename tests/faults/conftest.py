@@ -87,14 +87,15 @@ def e2e_settings(database_url: str) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def sipp(e2e_settings: Settings, asterisk: object) -> AsyncIterator[SippRunner]:  # noqa: F811
-    """SIPp call takers answering (2 s talk) for the whole run, on ports of its own."""
+    """SIPp call takers answering (4 s talk) for the whole run, on ports of its own: fewer calls
+    a second than the traffic brings, so some callers give up while queued."""
     workdir = Path(tempfile.mkdtemp(prefix="siaga-faults-sipp-"))
     runner = SippRunner(
         workdir, e2e_settings.asterisk.sip_port, port_base=50000 + os.getpid() % 300 * 40
     )
     for ct in e2e_settings.asterisk.calltakers:
         assert ct.contact is not None
-        await runner.start_calltaker(int(ct.contact.rsplit(":", 1)[1]), talk_ms=2000)
+        await runner.start_calltaker(int(ct.contact.rsplit(":", 1)[1]), talk_ms=4000)
     yield runner
     await runner.stop()
     if not os.environ.get("SIAGA_E2E_KEEP"):

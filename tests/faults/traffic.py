@@ -25,15 +25,17 @@ from ops.sipp import (
 )
 from tests.e2e.conftest import cdr_rows, eventually, unique_number
 
-RATE = 3  # calls a second
+RATE = 3  # calls a second: one patient caller and two impatient ones
 SECONDS = 60  # of traffic: a minute, as the zero-loss checks ask
-# Callers hang up after this long: those a call taker reached by then were answered, the others
-# gave up while queued (the call takers are kept busier than they can keep up with).
-PATIENCE_MS = 12000
+# Patient callers wait as long as it takes and keep the four call takers (4 s talk) about busy;
+# impatient ones hang up this long after the answer, a few seconds after joining the queue, so
+# most of them give up while queued and a few are put through.
+PATIENT_MS = 60000
+IMPATIENT_MS = 9000
 WAV_HEADER = 44
 
 
-def impatient_caller(patience_ms: int = PATIENCE_MS) -> str:
+def impatient_caller(patience_ms: int = IMPATIENT_MS) -> str:
     """A citizen who speaks, then either hears the call taker end the call or gives up (hangs up)
     after ``patience_ms``, whichever comes first: both end the call normally."""
     wait = _CENTRE_HANGS_UP.replace(
@@ -60,11 +62,23 @@ class Traffic:
 
 
 def start_traffic(sipp: SippRunner, rate: int = RATE, seconds: int = SECONDS) -> Traffic:
-    numbers = [unique_number() for _ in range(rate * seconds)]
-    task = asyncio.create_task(
-        sipp.call(numbers, rate=rate, scenario=impatient_caller(), timeout_s=seconds + 90)
-    )
-    return Traffic(numbers, task)
+    """``rate`` calls a second for ``seconds``: one a second patient, the rest impatient."""
+    patient = [unique_number() for _ in range(seconds)]
+    impatient = [unique_number() for _ in range((rate - 1) * seconds)]
+    limit = seconds + PATIENT_MS // 1000 + 30
+
+    async def both() -> SippResult:
+        results = await asyncio.gather(
+            sipp.call(patient, rate=1, scenario=impatient_caller(PATIENT_MS), timeout_s=limit),
+            sipp.call(impatient, rate=rate - 1, scenario=impatient_caller(), timeout_s=limit),
+        )
+        return SippResult(
+            max(r.returncode for r in results),
+            "\n".join(r.stdout for r in results),
+            "\n".join(r.stderr for r in results),
+        )
+
+    return Traffic(patient + impatient, asyncio.create_task(both()))
 
 
 async def calls_of(engine: AsyncEngine, numbers: list[str]) -> list[Call]:
