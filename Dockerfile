@@ -35,4 +35,7 @@ USER siaga
 EXPOSE 4573 8112
 # Another container from this image runs the API:
 #   uvicorn --factory api.app:create_app --host 0.0.0.0 --port 8112
+# and another webhook delivery (then give this one SIAGA_WEBHOOKS__WORKERS=0, so deliveries never
+# share the call path's event loop):
+#   python -m gateway.delivery
 CMD ["/opt/siaga112/.venv/bin/python", "-m", "gateway"]

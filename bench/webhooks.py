@@ -1,27 +1,34 @@
-"""Benchmark 3: webhook deliveries from the real gateway process (its delivery workers, as
-``gateway.main`` starts them) to a loopback receiver in another process.
+"""Benchmark 3: webhook deliveries from the real delivery process (``python -m gateway.delivery``,
+as the run command starts it; ``SIAGA_BENCH_WEBHOOKS_IN=gateway``: the gateway's own delivery
+workers, as ``gateway.main`` starts them) to a loopback receiver in another process.
 
 - Throughput: a backlog of N messages is committed at once; deliveries/s until the last arrives.
 - Dispatch to receipt: messages committed one per transaction at a steady rate (as dispatches
   happen); the time from the commit (``outbox.created_at``) to the receiver's arrival time.
+- CPU per delivery during the backlog: the delivering process, the receiver and PostgreSQL (all
+  backends, the benchmark's own polling included), from ``/proc``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.common import ROOT, free_port, summary_ms
+from bench.common import ROOT, cpu_s, free_port, postgres_cpu, postmaster, summary_ms
 from bench.fastagi import PY, AgiServer
+from services.delivery import OUTBOX_CHANNEL
 from services.webhooks import new_secret
 
 PAYLOAD = (
@@ -87,7 +94,14 @@ async def _wait_delivered(engine: AsyncEngine, prefix: str, n: int, limit_s: flo
     return done
 
 
-async def _measure(url: str, port: int, backlog: int, steady: int, rate: float) -> dict[str, Any]:
+def _cpu(pids: dict[str, int], pg: int) -> dict[str, float]:
+    return {**{name: cpu_s(pid) for name, pid in pids.items()}, "postgresql": postgres_cpu(pg)}
+
+
+async def _measure(
+    url: str, port: int, backlog: int, steady: int, rate: float, pids: dict[str, int]
+) -> dict[str, Any]:
+    pg = postmaster(url)
     engine = create_async_engine(url)
     try:
         agency = await _agency(engine, f"http://127.0.0.1:{port}/hooks/siaga112")
@@ -96,8 +110,10 @@ async def _measure(url: str, port: int, backlog: int, steady: int, rate: float) 
         async with engine.begin() as conn:
             await conn.execute(text(INSERT), {"prefix": "bulk-", "agency": agency, "n": backlog})
         committed = time.time()
+        cpu_before = _cpu(pids, pg)
         done = await _wait_delivered(engine, "bulk-", backlog, 120)
         recorded = time.time()
+        cpu_after = _cpu(pids, pg)
         # dispatch to receipt: one message per transaction at a steady rate
         for i in range(steady):
             async with engine.begin() as conn:
@@ -123,11 +139,72 @@ async def _measure(url: str, port: int, backlog: int, steady: int, rate: float) 
         "done": done,
         "steady_done": steady_done,
         "created": created,
+        "cpu_ms": {
+            k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(done, 1), 3) for k in cpu_before
+        },
     }
 
 
-def run(url: str, quick: bool) -> dict[str, Any]:
+async def _listening(url: str, limit_s: float) -> None:
+    """Wait until a delivery worker LISTENs on the outbox channel (it claims right after)."""
+    engine = create_async_engine(url)
+    try:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                found = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+                            "AND query LIKE '%' || :channel || '%'"
+                        ),
+                        {"channel": OUTBOX_CHANNEL},
+                    )
+                ).scalar_one()
+            if found:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+    raise RuntimeError("the delivery worker did not start")
+
+
+@contextmanager
+def _delivery(url: str, mode: str, env: dict[str, str]) -> Iterator[dict[str, int]]:
+    """The delivery side as the run command starts it (``process``: ``python -m
+    gateway.delivery``), or inside the gateway (``gateway``: its own delivery workers, as
+    ``gateway.main`` starts them); yields the pids whose CPU counts."""
+    if mode == "gateway":
+        with AgiServer(url, env=env) as gateway:
+            assert gateway.proc is not None
+            asyncio.run(_listening(url, 30))
+            yield {"gateway": gateway.proc.pid}
+        return
+    log = tempfile.NamedTemporaryFile(prefix="siaga-bench-delivery-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [PY, "-m", "gateway.delivery"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env, "SIAGA_DATABASE_URL": url},
+    )
+    try:
+        asyncio.run(_listening(url, 30))
+        yield {"delivery": proc.pid}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+
+
+def run(url: str, quick: bool, mode: str = "process") -> dict[str, Any]:
     backlog, steady, rate = (200, 20, 50.0) if quick else (5000, 300, 50.0)
+    mode = os.environ.get("SIAGA_BENCH_WEBHOOKS_IN", mode)
     port = free_port()
     out_file = Path(tempfile.mkdtemp(prefix="siaga-bench-hooks-")) / "received.json"
     receiver = subprocess.Popen(
@@ -141,8 +218,9 @@ def run(url: str, quick: bool) -> dict[str, Any]:
         if receiver.stdout.readline().strip() != "READY":
             raise RuntimeError("receiver did not start")
         env = {"SIAGA_WEBHOOKS__ALLOWLIST": '["127.0.0.1"]'}
-        with AgiServer(url, env=env):
-            m = asyncio.run(_measure(url, port, backlog, steady, rate))
+        with _delivery(url, mode, env) as pids:
+            pids["receiver"] = receiver.pid
+            m = asyncio.run(_measure(url, port, backlog, steady, rate, pids))
     finally:
         receiver.terminate()
         receiver.wait(20)
@@ -153,12 +231,14 @@ def run(url: str, quick: bool) -> dict[str, Any]:
     lat = [received[k] - m["created"][k] for k in received if k.startswith("one-")]
     bulk_lat = [received[k] - m["created"][k] for k in received if k.startswith("bulk-")]
     return {
+        "delivery_in": mode,
         "backlog": backlog,
         "backlog_received": len(bulk),
         "backlog_recorded_delivered": m["done"],
         "deliveries_per_s": round(len(bulk) / (last - m["committed"]), 1) if bulk else 0.0,
         "recorded_per_s": round(m["done"] / (m["recorded"] - m["committed"]), 1),
         "backlog_commit_to_receipt": summary_ms(bulk_lat),
+        "cpu_ms_per_delivery": m["cpu_ms"],
         "steady_messages": steady,
         "steady_rate_per_s": rate,
         "steady_received": len(lat),

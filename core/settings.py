@@ -84,7 +84,9 @@ class WebhookSettings(BaseModel):
     allowlist: list[str] = Field(default_factory=list)
     timeout_seconds: float = 10.0
     max_age_hours: float = 24.0
-    workers: int = 2
+    # Delivery workers inside the gateway process; 0 when delivery runs in a process of its own
+    # (``python -m gateway.delivery``, one worker; ``scripts/run`` starts it, the gateway gets 0).
+    workers: int = 1
     # Pause before each retry, by retry number (the last one repeats until max_age_hours): at once,
     # ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h. Each pause is spread by +/- ``jitter`` (a fraction).
     retry_delays_seconds: list[float] = Field(

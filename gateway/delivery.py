@@ -1,9 +1,12 @@
-"""Webhook delivery workers: the gateway runs ``settings.webhooks.workers`` of them.
+"""Webhook delivery workers: in their own process (``python -m gateway.delivery``, as
+``scripts/run`` starts it, so deliveries never share the call path's event loop), or
+``settings.webhooks.workers`` of them inside the gateway.
 
 A worker LISTENs for new outbox rows (and polls every ``poll_seconds`` for retries that fell due),
 claims due messages in batches (``services.delivery.claim``: SKIP LOCKED with a lease), sends them
-concurrently, each to the address ``services.egress`` checked (no redirects followed, the answer's
-body read only up to a cap), and a writer task records outcomes in batches.
+concurrently (``gateway.webhook_http``: kept-alive connections to the address ``services.egress``
+checked, no redirects followed, the answer's body read only up to a cap), and a writer task records
+outcomes in batches.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
-from core.db import make_engine, make_sessionmaker
+from core.db import make_sessionmaker
 from core.settings import Settings, WebhookSettings, get_settings
 from core.timeutil import utcnow
+from gateway import webhook_http
 from services import delivery, egress, webhooks
 from services.delivery import Claimed, Outcome, Result
 
@@ -35,7 +43,6 @@ log = logging.getLogger(__name__)
 
 TARGET_TTL_SECONDS = 30.0
 USER_AGENT = "Siaga112-Webhooks/1"
-POOL_SIZE = 4  # connections per HTTP client pool
 
 
 @dataclass(slots=True)
@@ -58,15 +65,14 @@ class DeliveryWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
         self.allowlist = egress.Allowlist.parse(settings.allowlist)
         self.lease_seconds = settings.timeout_seconds * 2 + 30
+        # a claim is one statement: it commits by itself, no BEGIN and COMMIT round trips
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.wake = asyncio.Event()
         self.results: asyncio.Queue[Outcome] = asyncio.Queue()
         self.inflight: set[asyncio.Task[None]] = set()
         self._targets: dict[str, _CachedTarget] = {}
-        self._pools: dict[tuple[str, str, int, str], list[httpx.AsyncHTTPTransport]] = {}
-        t = settings.timeout_seconds
-        self._timeouts = {"connect": t, "read": t, "write": t, "pool": t}
-        self._next_pool = 0
-        self._tls = ssl.create_default_context()  # certificates verified, one context shared
+        # certificates verified against the URL's host name; idle connections kept per target
+        self._http = webhook_http.Client(ssl.create_default_context(), settings.concurrency)
         self.sent = 0  # attempts made (for figures)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -83,9 +89,7 @@ class DeliveryWorker:
             await self.results.join()
             writer.cancel()
             await asyncio.gather(listener, writer, return_exceptions=True)
-            for pools in self._pools.values():
-                for transport in pools:
-                    await transport.aclose()
+            self._http.close()
             log.info("delivery worker %s stopped", self.name)
 
     async def _claim_loop(self, stopping: asyncio.Event) -> None:
@@ -102,9 +106,8 @@ class DeliveryWorker:
             want = min(free, self.settings.batch_size)
             self.wake.clear()
             try:
-                async with self.sessionmaker() as session:
-                    claimed = await delivery.claim(session, want, self.lease_seconds)
-                    await session.commit()
+                async with self._autocommit.connect() as conn:  # one round trip
+                    claimed = await delivery.claim(conn, want, self.lease_seconds)
                 pause = 0.5
             except Exception as exc:  # database away: try again, gently
                 log.warning("delivery worker %s cannot claim (%s)", self.name, type(exc).__name__)
@@ -222,41 +225,21 @@ class DeliveryWorker:
                 error=f"{exc.error_id}: {exc.details.get('reason', exc.message)}",
             )
         headers = webhooks.headers(c.secrets, c.message_id, c.body)
-        headers.update(
-            {
-                "content-type": "application/json",
-                "user-agent": USER_AGENT,
-                "host": target.host_header,
-            }
-        )
-        extensions: dict[str, Any] = {"timeout": self._timeouts}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = target.host  # TLS name and certificate: the URL's host
+        headers["content-type"] = "application/json"
+        headers["user-agent"] = USER_AGENT
         self.sent += 1
         try:
-            # the transport, not a client: it never follows redirects, keeps no cookies, and
-            # costs far less per request; the whole exchange is bounded by the timeout
-            async with asyncio.timeout(self.settings.timeout_seconds):
-                response = await self._transport(target).handle_async_request(
-                    httpx.Request(
-                        "POST",
-                        target.request_url,
-                        headers=headers,
-                        content=c.body,
-                        extensions=extensions,
-                    )
+            async with asyncio.timeout(self.settings.timeout_seconds):  # the whole exchange
+                answer = await self._http.post(
+                    target, headers, c.body, self.settings.response_body_max
                 )
-                try:
-                    body = await self._read_capped(response)
-                finally:
-                    await response.aclose()
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             return self._outcome(c, Result.FAILED, started, error="timeout")
-        except httpx.HTTPError as exc:
+        except (OSError, EOFError, webhook_http.ProtocolError) as exc:
             return self._outcome(
                 c, Result.FAILED, started, error=f"{type(exc).__name__}: {exc}"[:500]
             )
-        status = response.status_code
+        status = answer.status
         if 200 <= status < 300:
             result = Result.DELIVERED
         elif status == 410:
@@ -265,25 +248,13 @@ class DeliveryWorker:
             result = Result.FAILED
         error = None
         if 300 <= status < 400:
-            error = f"HTTP {status}: redirect not followed ({response.headers.get('location', '')})"
+            error = f"HTTP {status}: redirect not followed ({answer.location})"
         elif result is not Result.DELIVERED:
             error = f"HTTP {status}"
+        body = answer.body.decode("utf-8", "replace")
         return self._outcome(
             c, result, started, status_code=status, error=error, response_body=body
         )
-
-    async def _read_capped(self, response: httpx.Response) -> str:
-        cap = self.settings.response_body_max
-        chunks: list[bytes] = []
-        size = 0
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        async for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= cap:
-                break
-        return b"".join(chunks)[:cap].decode("utf-8", "replace")
 
     async def _target(self, url: str) -> egress.Target:
         cached = self._targets.get(url)
@@ -293,24 +264,6 @@ class DeliveryWorker:
         target = await egress.check(url, self.allowlist)
         self._targets[url] = _CachedTarget(target, now + TARGET_TTL_SECONDS)
         return target
-
-    def _transport(self, target: egress.Target) -> httpx.AsyncHTTPTransport:
-        # Connection pools per (scheme, address, port, host): a TLS connection is never reused
-        # for another host name. Several small pools rather than one big one: httpcore scans a
-        # whole pool on every request.
-        key = (target.scheme, target.address, target.port, target.host)
-        pools = self._pools.get(key)
-        if pools is None:
-            count = max(1, self.settings.concurrency // POOL_SIZE)
-            per_pool = -(-self.settings.concurrency // count)
-            limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-            pools = [
-                httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, trust_env=False)
-                for _ in range(count)
-            ]
-            self._pools[key] = pools
-        self._next_pool = (self._next_pool + 1) % len(pools)
-        return pools[self._next_pool]
 
 
 async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> None:
@@ -322,6 +275,8 @@ async def run(gateway: Gateway) -> None:
     """The gateway's background worker: ``settings.webhooks.workers`` delivery workers (0: none
     here, delivery runs in its own process, ``python -m gateway.delivery``)."""
     settings = gateway.settings.webhooks
+    if settings.workers == 0:
+        log.info("no delivery workers in the gateway: python -m gateway.delivery delivers")
     workers = [
         DeliveryWorker(gateway.engine, gateway.sessionmaker, settings)
         for _ in range(settings.workers)
@@ -333,7 +288,15 @@ async def serve(settings: Settings) -> None:
     """Delivery alone, until SIGTERM/SIGINT (one worker: a process runs one event loop)."""
     if not settings.database_url:
         raise SystemExit("SIAGA_DATABASE_URL is not set")
-    engine = make_engine(settings.database_url)
+    # a claim or a record that meets a dead connection fails and is tried again, so no ping
+    # round trip on every checkout; the LISTEN, a claim and a record hold one connection each
+    engine = create_async_engine(
+        settings.database_url,
+        pool_size=4,
+        max_overflow=4,
+        pool_pre_ping=False,
+        connect_args={"timeout": 2, "command_timeout": 30, "server_settings": {"timezone": "UTC"}},
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

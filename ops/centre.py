@@ -1,9 +1,9 @@
 """The run command: a whole local 112 centre in the foreground (``bash scripts/run``).
 
 PostgreSQL (the given ``SIAGA_DATABASE_URL``, or an embedded one under the state folder), the
-schema, generated secrets (kept in ``<state>/secrets.env``, 0600), seed data, Asterisk, the gateway
-and the HTTP API. Children that die are restarted (with a growing pause); Ctrl-C or SIGTERM stops
-everything in order.
+schema, generated secrets (kept in ``<state>/secrets.env``, 0600), seed data, Asterisk, the gateway,
+webhook delivery (``python -m gateway.delivery``) and the HTTP API. Children that die are restarted
+(with a growing pause); Ctrl-C or SIGTERM stops everything in order.
 """
 
 from __future__ import annotations
@@ -209,8 +209,11 @@ async def run_centre(settings: Settings) -> int:
     await asyncio.to_thread(asterisk.start)
     env = {**os.environ, **settings_env(settings)}
     py = sys.executable
+    # webhook delivery in a process of its own: a backlog never shares the call path's loop
+    gateway_env = {**env, "SIAGA_WEBHOOKS__WORKERS": "0"}
     children = [
-        Child("gateway", [py, "-m", "gateway"], env),
+        Child("gateway", [py, "-m", "gateway"], gateway_env),
+        Child("delivery", [py, "-m", "gateway.delivery"], env),
         Child(
             "api",
             [

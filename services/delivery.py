@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import Conflict, NotFound
 from core.names import DeliveryState
@@ -55,18 +55,25 @@ _CLAIM = text(
                     ORDER BY s.created_at DESC, s.id DESC)
     """
 )
-_INSERT_ATTEMPT = text(
+# outcomes are written a batch at a time: one statement for all attempts, one for all deliveries
+_INSERT_ATTEMPTS = text(
     """
     INSERT INTO delivery_attempts
         (outbox_id, attempt, started_at, ended_at, status_code, error, response_body, worker)
-    VALUES (:outbox_id, :attempt, :started_at, :ended_at, :status_code, :error, :body, :worker)
+    SELECT * FROM unnest(
+        CAST(:outbox_ids AS bigint[]), CAST(:attempts AS integer[]),
+        CAST(:started AS timestamptz[]), CAST(:ended AS timestamptz[]),
+        CAST(:statuses AS integer[]), CAST(:errors AS text[]), CAST(:bodies AS text[]),
+        CAST(:workers AS text[]))
     """
 )
 _DELIVERED = text(
     """
-    UPDATE outbox SET state = 'delivered', delivered_at = :at, locked_until = NULL,
+    UPDATE outbox o SET state = 'delivered', delivered_at = d.at, locked_until = NULL,
         last_error = NULL
-    WHERE id = :id AND attempts = :attempt AND state = 'delivering'
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
+                CAST(:ats AS timestamptz[])) AS d(id, attempt, at)
+    WHERE o.id = d.id AND o.attempts = d.attempt AND o.state = 'delivering'
     """
 )
 _RETRY = text(
@@ -122,10 +129,12 @@ class Outcome:
     response_body: str | None = None
 
 
-async def claim(session: AsyncSession, limit: int, lease_seconds: float) -> list[Claimed]:
-    """Claim up to ``limit`` due messages, with what sending them needs (one statement; the
-    caller commits at once)."""
-    rows = await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds})
+async def claim(
+    conn: AsyncConnection | AsyncSession, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """Claim up to ``limit`` due messages, with what sending them needs (one statement: on an
+    autocommit connection it commits by itself; otherwise the caller commits at once)."""
+    rows = await conn.execute(_CLAIM, {"limit": limit, "lease": lease_seconds})
     return [
         Claimed(
             id=r[0],
@@ -158,28 +167,34 @@ async def record(
     if not outcomes:
         return
     await session.execute(
-        _INSERT_ATTEMPT,
-        [
-            {
-                "outbox_id": o.claimed.id,
-                "attempt": o.claimed.attempt,
-                "started_at": o.started_at,
-                "ended_at": o.ended_at,
-                "status_code": o.status_code,
-                "error": o.error,
-                "body": o.response_body,
-                "worker": o.worker,
-            }
-            for o in outcomes
-        ],
+        _INSERT_ATTEMPTS,
+        {
+            "outbox_ids": [o.claimed.id for o in outcomes],
+            "attempts": [o.claimed.attempt for o in outcomes],
+            "started": [o.started_at for o in outcomes],
+            "ended": [o.ended_at for o in outcomes],
+            "statuses": [o.status_code for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "bodies": [o.response_body for o in outcomes],
+            "workers": [o.worker for o in outcomes],
+        },
     )
-    delivered, retry, dead = [], [], []
+    delivered = [o for o in outcomes if o.result is Result.DELIVERED]
+    if delivered:
+        await session.execute(
+            _DELIVERED,
+            {
+                "ids": [o.claimed.id for o in delivered],
+                "attempts": [o.claimed.attempt for o in delivered],
+                "ats": [o.ended_at for o in delivered],
+            },
+        )
+    retry, dead = [], []
     max_age = timedelta(hours=settings.max_age_hours)
     for o in outcomes:
-        key = {"id": o.claimed.id, "attempt": o.claimed.attempt}
         if o.result is Result.DELIVERED:
-            delivered.append({**key, "at": o.ended_at})
             continue
+        key = {"id": o.claimed.id, "attempt": o.claimed.attempt}
         error = o.error or f"HTTP {o.status_code}"
         if o.result is Result.FAILED:
             nxt = o.ended_at + timedelta(seconds=retry_delay(o.claimed.attempt, settings))
@@ -191,7 +206,7 @@ async def record(
         if o.result is Result.GONE:
             await _disable_endpoint(session, o.claimed.agency_id, o.ended_at)
         log.warning("webhook %s to %s dead: %s", o.claimed.message_id, o.claimed.agency_code, error)
-    for statement, params in ((_DELIVERED, delivered), (_RETRY, retry), (_DEAD, dead)):
+    for statement, params in ((_RETRY, retry), (_DEAD, dead)):
         if params:
             await session.execute(statement, params)
 

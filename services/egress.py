@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from core.errors import SiagaError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+_PATH_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # printable ASCII stays as written
 
 
 class TargetRefused(SiagaError):
@@ -45,7 +48,7 @@ class Allowlist:
             try:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
-                hosts.append(entry.rstrip("."))
+                hosts.append(_ascii_host(entry.rstrip(".")))
         return cls(tuple(networks), tuple(hosts))
 
     def allows_host(self, host: str) -> bool:
@@ -103,10 +106,23 @@ def parse(url: str) -> tuple[str, str, int, str]:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise _refuse(url, "the URL has no host")
+    if _address(host) is None:
+        host = _ascii_host(host)
+        if not _HOST_NAME.fullmatch(host):
+            raise _refuse(url, "not a valid host name")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return scheme, host, port or DEFAULT_PORTS[scheme], path
+    # what goes on the request line: spaces, control and non-ASCII characters percent-encoded
+    return scheme, host, port or DEFAULT_PORTS[scheme], quote(path, safe=_PATH_SAFE)
+
+
+def _ascii_host(name: str) -> str:
+    """A host name as it goes on the wire (IDNA); unchanged when it cannot be encoded."""
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name
 
 
 def _address(text: str) -> IPAddress | None:

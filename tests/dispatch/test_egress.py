@@ -106,3 +106,24 @@ async def test_a_name_that_does_not_resolve_is_refused() -> None:
     with pytest.raises(TargetRefused) as info:
         await egress.check("https://no-such-host.invalid/hook", NONE)
     assert info.value.details["reason"] == "host does not resolve"
+
+
+async def test_the_request_line_gets_only_printable_ascii() -> None:
+    """Spaces, control and non-ASCII characters in the path are percent-encoded (nothing can end
+    the request line early or add a header); escapes already there stay as they are."""
+    target = await egress.check(f"https://{PUBLIC}/a b/\x00\x0b/ü/%20?q=1 2", NONE)
+    assert target.path == "/a%20b/%00%0B/%C3%BC/%20?q=1%202"
+
+
+@pytest.mark.parametrize("host", ["exa mple.org", "exa\x00mple.org", "a*b.example", "a;b.example"])
+async def test_host_names_with_other_characters_are_refused(host: str) -> None:
+    with pytest.raises(TargetRefused) as info:
+        await egress.check(f"https://{host}/hook", NONE)
+    assert info.value.details["reason"] == "not a valid host name"
+
+
+async def test_an_international_host_name_is_checked_and_sent_in_its_ascii_form() -> None:
+    allow = Allowlist.parse(["*.bücher.example"])
+    assert allow.allows_host("opd.xn--bcher-kva.example")
+    scheme, host, port, path = egress.parse("https://Opd.Bücher.example:8443/hook")
+    assert (scheme, host, port, path) == ("https", "opd.xn--bcher-kva.example", 8443, "/hook")
