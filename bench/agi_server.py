@@ -1,7 +1,7 @@
 """The gateway's FastAGI side as the benchmarks run it: ``gateway.main.build`` + ``start`` (the real
 ``incoming`` route, fact store, spool, workers) without the AMI consumer (no Asterisk here).
 
-``python -m bench.agi_server DATABASE_URL PORT STATE_DIR [shipped|tuned|core]`` prints ``READY``
+``python -m bench.agi_server DATABASE_URL PORT STATE_DIR [shipped|tuned]`` prints ``READY``
 once listening, logs
 at INFO (one line per session, as in production) to ``STATE_DIR/gateway.log``, stops on SIGTERM.
 """
@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.settings import FastAgiSettings, Settings
 from gateway.main import build, start, stop
-from gateway.store import FactStore
-from services.calls import CallFact, FactResult, apply_fact
 
 
 def tuned_engine(url: str) -> AsyncEngine:
@@ -39,25 +37,11 @@ def tuned_engine(url: str) -> AsyncEngine:
     )
 
 
-def use_core_connection(store: FactStore, engine: AsyncEngine) -> None:
-    """The change measured as ``core``: apply each fact on a Core connection (``engine.begin()``)
-    instead of an ORM ``AsyncSession`` (``apply_fact`` only calls ``execute``, which both have),
-    and without the pool's ping round trip on every checkout."""
-    engine.pool._pre_ping = False
-
-    async def apply(fact: CallFact) -> FactResult:
-        async with engine.begin() as conn:
-            return await apply_fact(conn, fact)  # type: ignore[arg-type]
-
-    store.apply = apply  # type: ignore[method-assign]
-
-
 async def serve(url: str, port: int, state_dir: Path, variant: str) -> None:
     settings = Settings(database_url=url, state_dir=state_dir, fastagi=FastAgiSettings(port=port))
     gateway = build(settings, tuned_engine(url) if variant == "tuned" else None)
-    if variant == "core":
-        use_core_connection(gateway.store, gateway.engine)
     await start(gateway, with_ami=False)
+    await gateway.store.pool.open()  # as the first calls would; ready before the first session
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

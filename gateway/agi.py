@@ -104,31 +104,57 @@ def answer_for(arrival: Arrival, ticket: str | None, priority: int, warn: bool) 
     return answer
 
 
+# Values MSet takes as they are: no separator (",", "|"), quote, backslash, "=", space or "$".
+_PLAIN = re.compile(r"^[A-Za-z0-9+._-]+$")
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "").replace('"', "").replace("\n", "") + '"'
+
+
+def commands_for(variables: dict[str, str]) -> list[str]:
+    """The AGI commands that set ``variables``: all plain values in one ``EXEC MSet`` (one round
+    trip to Asterisk), anything else (an empty value) with its own ``SET VARIABLE``. Our values are
+    ticket numbers, priority digits, triage codes and normalised numbers, always plain."""
+    plain = {n: v for n, v in variables.items() if _PLAIN.match(v)}
+    commands = [f"SET VARIABLE {n} {_quote(v)}" for n, v in variables.items() if n not in plain]
+    if len(plain) == 1:
+        commands += [f"SET VARIABLE {n} {_quote(v)}" for n, v in plain.items()]
+    elif plain:
+        commands.append("EXEC MSet " + ",".join(f"{n}={v}" for n, v in plain.items()))
+    return commands
+
+
+def variables_of(command: str) -> dict[str, str]:
+    """What one command of ``commands_for`` sets (for clients that check our answers)."""
+    verb, _, rest = command.partition(" ")
+    if verb.upper() == "SET" and rest.upper().startswith("VARIABLE "):
+        name, _, value = rest[len("VARIABLE ") :].partition(" ")
+        return {name: value.strip('"')}
+    if verb.upper() == "EXEC" and rest.upper().startswith("MSET "):
+        pairs = (p.partition("=") for p in rest[len("MSet ") :].split(","))
+        return {name: value for name, _, value in pairs}
+    return {}
 
 
 async def send_variables(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, variables: dict[str, str]
 ) -> None:
-    """Send each ``SET VARIABLE`` and read Asterisk's reply (all bounded). One at a time:
-    Asterisk reads AGI commands through a buffered stream and polls the socket between them, so a
-    second command sent before the first reply would wait until more data arrives."""
+    """Send the commands that set ``variables`` and read Asterisk's reply to each (all bounded).
+    One at a time: Asterisk reads AGI commands through a buffered stream and polls the socket
+    between them, so a second command sent before the first reply would wait until more data
+    arrives."""
     if not variables:
         return
-
-    async def replies() -> None:
-        for name, value in variables.items():
-            writer.write(f"SET VARIABLE {name} {_quote(value)}\n".encode())
-            await writer.drain()
-            line = await reader.readline()
-            while line.startswith(b"100"):  # "100 Trying..." precedes the real answer
-                line = await reader.readline()
-            if not line:
-                return
-
     try:
-        await asyncio.wait_for(replies(), REPLY_SECONDS)
+        async with asyncio.timeout(REPLY_SECONDS):
+            for command in commands_for(variables):
+                writer.write(command.encode() + b"\n")
+                line = await reader.readline()
+                while line.startswith(b"100"):  # "100 Trying..." precedes the real answer
+                    line = await reader.readline()
+                if not line:
+                    return
     except TimeoutError:
         log.warning("Asterisk did not acknowledge %d variables in time", len(variables))
 

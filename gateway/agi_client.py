@@ -1,5 +1,6 @@
 """A small FastAGI client that talks to the gateway the way Asterisk does: it sends the ``agi_*``
-variable block, answers every command with ``200 result=1`` and collects ``SET VARIABLE``s.
+variable block, answers every command with ``200 result=1`` and collects the variables they set
+(``SET VARIABLE`` and ``EXEC MSet`` alike, as the channel would hold them).
 
 Used by the tests and the benchmarks; ``agi_env`` builds a realistic variable block.
 """
@@ -7,8 +8,9 @@ Used by the tests and the benchmarks; ``agi_env`` builds a realistic variable bl
 from __future__ import annotations
 
 import asyncio
-import shlex
 from dataclasses import dataclass, field
+
+from gateway.agi import variables_of
 
 
 def agi_env(
@@ -82,9 +84,7 @@ async def agi_call(
             result.commands.append(command)
             writer.write(b"200 result=1\n")
             await writer.drain()
-            parts = shlex.split(command) if command.upper().startswith("SET VARIABLE") else []
-            if len(parts) >= 3:
-                result.variables[parts[2]] = parts[3] if len(parts) > 3 else ""
+            result.variables.update(variables_of(command))
     finally:
         writer.close()
         with _suppress():

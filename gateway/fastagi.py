@@ -2,8 +2,8 @@
 
 panoramisk 1.4 reads the AGI variable block with no bound and loops forever on a connection that
 closes before the blank line (a port probe, a health check, a scanner), which would stall every
-call. Here the block is read line by line within ``HEADER_SECONDS``, at most ``MAX_LINES`` lines;
-anything else closes that one connection and the server goes on.
+call. Here the block is read at once up to its blank line within ``HEADER_SECONDS``, at most
+``MAX_LINES`` lines; anything else closes that one connection and the server goes on.
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ MAX_LINES = 200
 class FastAgiApplication(Application):  # type: ignore[misc]
     async def read_headers(self, reader: asyncio.StreamReader) -> OrderedDict[str, str] | None:
         headers: OrderedDict[str, str] = OrderedDict()
-        async with asyncio.timeout(HEADER_SECONDS):
-            for _ in range(MAX_LINES):
-                raw = await reader.readline()
-                if not raw:
-                    return None  # closed before the end of the block
-                line = raw.decode(self.default_encoding, errors="replace").rstrip("\r\n")
-                if not line:
-                    return headers
-                key, sep, value = line.partition(": ")
-                if sep:
-                    headers[key.strip()] = value
-        return None
+        try:
+            async with asyncio.timeout(HEADER_SECONDS):
+                block = await reader.readuntil(b"\n\n")
+        except asyncio.IncompleteReadError:
+            return None  # closed before the end of the block
+        except asyncio.LimitOverrunError:
+            return None  # no blank line within the stream's limit (64 KiB): not Asterisk
+        lines = block.decode(self.default_encoding, errors="replace").split("\n")
+        if len(lines) > MAX_LINES + 2:
+            return None
+        for line in lines:
+            key, sep, value = line.rstrip("\r").partition(": ")
+            if sep:
+                headers[key.strip()] = value
+        return headers
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         headers: OrderedDict[str, str] | None = None

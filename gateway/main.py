@@ -34,7 +34,10 @@ from gateway.store import FactStore
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 40  # database connections for the call path (PostgreSQL allows 200 here)
+# database connections for AMI facts, the spool replay and the workers (arrivals have their own
+# pool, ``gateway.pg``)
+POOL_SIZE = 10
+POOL_OPEN_SECONDS = 5.0  # how long the start waits for the arrivals' pool to open
 
 
 @dataclass
@@ -64,9 +67,8 @@ WORKERS.append(callbacks.run)  # callbacks via AMI Originate (gateway/callbacks.
 
 
 def gateway_engine(url: str) -> AsyncEngine:
-    """The call path's engine: a pool as large as the AGI sessions a surge keeps in flight, and no
-    ping round trip on each checkout (a dead connection fails the fact into the spool, and the
-    pool replaces it)."""
+    """The gateway's engine (AMI facts, spool replay, workers): no ping round trip on each
+    checkout (a dead connection fails the fact into the spool, and the pool replaces it)."""
     return create_async_engine(
         url,
         pool_size=POOL_SIZE,
@@ -98,6 +100,10 @@ async def start(gateway: Gateway, with_ami: bool = True) -> None:
         app.handler, settings.fastagi.host, settings.fastagi.port, backlog=1024
     )
     log.info("FastAGI listening on %s:%s", settings.fastagi.host, settings.fastagi.port)
+    try:  # the call path's connections, ready before the first call needs them
+        await asyncio.wait_for(gateway.store.pool.open(), POOL_OPEN_SECONDS)
+    except Exception as exc:  # the database is away: the first arrival opens it (or spools)
+        log.warning("call path's database pool not open yet (%s)", type(exc).__name__)
     if with_ami:
         gateway.ami = AmiConsumer(settings, gateway.store, gateway.recordings)
         gateway.ami.start()

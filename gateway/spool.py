@@ -1,10 +1,10 @@
 """The local spool: call facts the database could not take, kept on disk until it can.
 
 An append-only journal of JSON lines under ``settings.spool_dir``: each line is in the kernel before
-the gateway goes on (it survives the gateway being killed) and on disk (fsync) within the same turn
-of the event loop. The replayer seals the live journal (renames it) and applies the sealed
-files in order; a file is deleted only once every fact in it is in the database. Applying a fact is
-idempotent, so a file replayed twice (a crash mid-replay) does no harm.
+the gateway goes on (it survives the gateway being killed) and on disk (fsync, in a worker thread,
+shared by the lines appended meanwhile) a moment later. The replayer seals the live journal (renames
+it) and applies the sealed files in order; a file is deleted only once every fact in it is in the
+database. Applying a fact is idempotent, so a file replayed twice (a crash mid-replay) does no harm.
 
 Other writers (the classic AGI script ``agi_scripts/spool_call.py``, when the gateway is down) drop
 their own ``*.jsonl`` files in the same folder; the replayer takes them too.
@@ -30,19 +30,30 @@ SEALED_PREFIX = "journal-"
 SUFFIX = ".jsonl"
 
 
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:
+        log.exception("spool fsync failed")
+    finally:
+        os.close(fd)
+
+
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._file: IO[str] | None = None
         self._live_lines = 0
         self._fsync_pending = False
+        self._fsync_running = False
+        self._fsync_again = False
 
     @property
     def live_path(self) -> Path:
         return self.directory / LIVE_NAME
 
     def append(self, fact: CallFact) -> None:
-        """Write ``fact`` to the journal and to the disk (fsync) before returning."""
+        """Write ``fact`` to the journal: in the kernel before returning, on disk a moment later."""
         if self._file is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._file = self.live_path.open("a", encoding="utf-8")
@@ -54,8 +65,8 @@ class Spool:
         log.warning("spooled %s fact for uniqueid=%s", fact.kind, fact.uniqueid)
 
     def _schedule_fsync(self) -> None:
-        """fsync once for every fact appended in the same turn of the event loop (a burst of
-        spooled calls costs one disk flush, not one each); at once outside a loop."""
+        """fsync in a worker thread, once for every fact appended meanwhile (a burst of spooled
+        calls costs a few disk flushes, none of them on the event loop); at once outside a loop."""
         if self._fsync_pending:
             return
         try:
@@ -64,7 +75,23 @@ class Spool:
             self.fsync()
             return
         self._fsync_pending = True
-        loop.call_soon(self.fsync)
+        loop.call_soon(self._fsync_in_thread, loop)
+
+    def _fsync_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._fsync_pending = False
+        if self._file is None or self._fsync_running:
+            self._fsync_again = self._file is not None
+            return
+        self._fsync_running = True
+        # a duplicate descriptor: the journal may be sealed and closed while the thread flushes
+        future = loop.run_in_executor(None, _fsync_and_close, os.dup(self._file.fileno()))
+        future.add_done_callback(lambda _: self._fsync_done(loop))
+
+    def _fsync_done(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._fsync_running = False
+        if self._fsync_again:
+            self._fsync_again = False
+            self._fsync_in_thread(loop)
 
     def fsync(self) -> None:
         self._fsync_pending = False

@@ -1,8 +1,11 @@
 """Where call facts go: the database within a short bound, or the spool when it cannot take them.
 
-``FactStore.record`` never raises and never waits longer than its bound. After a failure the store
-sends facts straight to the spool for a moment (the database is down: no call should wait on it
-again), and the replayer (``run_replayer``) writes the spool back once the database answers.
+``FactStore.record`` never raises and never waits longer than its bound. After a failure (an error,
+or a write past its bound while no other write finished) the store sends facts straight to the
+spool for a moment (the database is down: no call should wait on it again), and the replayer
+(``run_replayer``) writes the spool back once the database answers. A busy database is not a down
+one: an arrival that would queue too long for a connection, or that is slow while others finish,
+is spooled alone.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.names import CallEventKind
+from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
-from services.calls import CallFact, FactResult, apply_fact
+from services.calls import CallFact, FactResult, apply_fact, arrive
+from services.rows import PgRows
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +32,28 @@ REPLAY_MAX_PAUSE = 5.0
 
 
 class FactStore:
+    """``pool``: the call path's connections for arrivals (``gateway.pg``); by default a pool of
+    its own on the sessionmaker's database, opened on the first arrival."""
+
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], spool: Spool, bound_seconds: float
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        spool: Spool,
+        bound_seconds: float,
+        pool: CallPathPool | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
-        # An arrival is one atomic statement (call, ticket, timeline, event) after the triage
-        # reads: it runs without BEGIN/COMMIT round trips, on the call path.
+        # An arrival is one atomic statement (call, ticket, timeline, event, with the triage read
+        # folded in): it runs without BEGIN/COMMIT round trips.
         engine = sessionmaker.kw["bind"]
         self._autocommit = async_sessionmaker(
             bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
+        self.pool = pool if pool is not None else CallPathPool(asyncpg_dsn(engine.url))
         self.spool = spool
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
+        self._progress = 0.0  # when a write last finished within its bound
         self.database_ok = True
         # writes still running past their bound: never awaited on the call path (cancelling a
         # query can itself take long), harmless when they land (the spooled copy is idempotent)
@@ -53,17 +67,45 @@ class FactStore:
         async with self.sessionmaker() as session, session.begin():
             return await apply_fact(session, fact)
 
+    async def _arrive(self, fact: CallFact, sent: list[bool]) -> FactResult:
+        """An arrival on the call path's own connections (no ORM session); ``sent`` gets an item
+        once it holds a connection (from then on the database has its statement)."""
+        async with self.pool.connection() as connection:
+            sent.append(True)
+            return await arrive(PgRows(connection), fact)
+
     async def record(self, fact: CallFact) -> FactResult | None:
-        """Apply ``fact`` within the bound; on timeout or error spool it and return None."""
+        """Apply ``fact`` within the bound; on timeout or error spool it and return None.
+
+        An arrival that finds the call path's connections saturated (it would wait for one longer
+        than half its bound) is spooled at once: the database is busy, not down, so no cool-down.
+        """
         if time.monotonic() < self._down_until:
             self._spool(fact)
             return None
-        task = asyncio.ensure_future(self.apply(fact))
+        arrival = fact.kind == CallEventKind.ARRIVED and fact.may_create
+        if arrival and not self.pool.admits(self.bound_seconds):
+            self._spool(fact)
+            return None
+        started = time.monotonic()
+        sent: list[bool] = []
+        task = asyncio.ensure_future(self._arrive(fact, sent) if arrival else self.apply(fact))
         done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
+        if arrival and not done and not sent and self.pool.saturated():
+            # still queued for a connection the others hold: the database is busy, not down (no
+            # cool-down), and a write that never started is dropped rather than left to pile up
+            task.cancel()
+            self._spool(fact)
+            return None
         exc: BaseException | None = task.exception() if done else TimeoutError()
         if not done:
             self._late.add(task)
             task.add_done_callback(self._late_done)
+        if exc is not None and not done and self._progress > started:
+            # this write is slow (a lock on its row, a hiccup) but others finished meanwhile:
+            # the database is up, so only this fact goes to the spool
+            self._spool(fact)
+            return None
         if exc is not None:
             self._down_until = time.monotonic() + COOL_DOWN_SECONDS
             if self.database_ok:
@@ -76,6 +118,7 @@ class FactStore:
             self._spool(fact)
             return None
         self.database_ok = True
+        self._progress = time.monotonic()
         return task.result()
 
     def _late_done(self, task: asyncio.Task[FactResult]) -> None:
@@ -84,9 +127,11 @@ class FactStore:
             log.debug("a late write failed too: %s", type(task.exception()).__name__)
 
     async def drain(self, grace_seconds: float) -> None:
-        """Let writes still running past their bound finish (on stop)."""
+        """On stop: let writes still running past their bound finish, then close the call path's
+        connections (an arrival after this is spooled; replays use the sessionmaker)."""
         if self._late:
             await asyncio.wait(list(self._late), timeout=grace_seconds)
+        await self.pool.close()
 
     def _spool(self, fact: CallFact) -> None:
         try:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import (
@@ -28,7 +29,9 @@ from core.names import (
     TalkResult,
     TicketState,
 )
+from core.phone import normalise
 from services import autoclassify, events, triage
+from services.rows import Rows, SessionRows
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +186,18 @@ _OUTCOME_MERGE = (
     "THEN EXCLUDED.outcome ELSE calls.outcome END"
 )
 _RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
-_statements: dict[tuple[str, tuple[str, ...], bool], TextClause] = {}
+_statements: dict[tuple[str, tuple[str, ...], bool, bool], str] = {}
 
 
-def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> TextClause:
-    """The statement for a fact of ``kind`` carrying ``columns``, built once and kept."""
-    key = (kind, columns, may_create)
+def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool, gated: bool = False) -> str:
+    """The statement for a fact of ``kind`` carrying ``columns``, built once and kept.
+
+    ``gated`` (arrivals of a known number): the statement first reads the number's triage history
+    (``services.triage.HISTORY_SQL``) and writes only when there is none, the ordinary caller, whose
+    decision is then the normal one: one round trip. Otherwise it writes nothing and returns the
+    history (JSON) for the decision, and the caller runs the statement again, not gated.
+    """
+    key = (kind, columns, may_create, gated)
     statement = _statements.get(key)
     if statement is not None:
         return statement
@@ -205,14 +214,22 @@ def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> TextCl
             _OUTCOME_MERGE,
             "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
         ]
+        if gated:
+            head = (
+                f"WITH hist AS ({triage.HISTORY_SQL}), "  # noqa: S608
+                "go AS (SELECT NOT EXISTS (SELECT 1 FROM hist) AS ok), "
+            )
+            history = "(SELECT json_agg(hist)::text FROM hist)"
+        else:
+            head, history = "WITH go AS (SELECT true AS ok), ", "NULL::text"
         sql = (
-            "WITH ids AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM calls WHERE uniqueid = :uniqueid "  # noqa: S608
-            "AND ticket_id IS NOT NULL) THEN NULL "
+            f"{head}ids AS (SELECT CASE WHEN NOT (SELECT ok FROM go) OR EXISTS ("  # noqa: S608
+            "SELECT 1 FROM calls WHERE uniqueid = :uniqueid AND ticket_id IS NOT NULL) THEN NULL "
             "ELSE nextval(pg_get_serial_sequence('tickets', 'id')) END AS tid), "
             "ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
-            "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
+            "SELECT :uniqueid, :kind, :at, CAST(:event_data AS jsonb) FROM go WHERE go.ok "
             "ON CONFLICT (uniqueid, kind, at) DO NOTHING), "
-            f"c AS (INSERT INTO calls ({names}) VALUES ({params}) "
+            f"c AS (INSERT INTO calls ({names}) SELECT {params} FROM go WHERE go.ok "
             f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} {_RETURNING}), "
             "t AS (INSERT INTO tickets (id, state, priority, caller_number, caller_number_raw, "
             "triage_note, created_at, updated_at) "
@@ -226,8 +243,8 @@ def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> TextCl
             "'ticket_id', t.id, "
             "'number', 'T' || lpad(t.id::text, greatest(6, length(t.id::text)), '0'), "
             "'uniqueid', CAST(:uniqueid AS text), 'caller_number', t.caller_number, "
-            "'priority', t.priority))::text) END AS notified "
-            "FROM c LEFT JOIN t ON true"
+            f"'priority', t.priority))::text) END AS notified, {history} AS history "
+            "FROM go LEFT JOIN c ON true LEFT JOIN t ON true"
         )
     else:
         # the same merge rules, written for a plain UPDATE of a known call
@@ -237,8 +254,8 @@ def _upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> TextCl
             f"array_position({_ORDER_SQL}, outcome::text) THEN :outcome ELSE outcome END"
         )
         sql = f"UPDATE calls SET {', '.join(sets)} WHERE uniqueid = :uniqueid {_RETURNING}"  # noqa: S608
-    statement = _statements[key] = text(sql)
-    return statement
+    _statements[key] = sql
+    return sql
 
 
 def _update_merge(name: str, kind: str) -> str:
@@ -259,10 +276,10 @@ _ADD_EVENT = text(
     "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
     "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
 )
-_FILL_TICKET_CALLER = text(
+_FILL_TICKET_CALLER = (
     "UPDATE tickets SET caller_number = COALESCE(caller_number, :caller_number), "
     "caller_number_raw = COALESCE(caller_number_raw, :caller_number_raw) "
-    "WHERE id = :ticket_id AND (caller_number IS NULL OR caller_number_raw IS NULL)"
+    "WHERE id = :ticket_id AND (caller_number IS NULL OR caller_number_raw IS NULL) RETURNING id"
 )
 _ADD_NOTE = text(
     "UPDATE tickets SET triage_note = CASE "
@@ -273,25 +290,9 @@ _ADD_NOTE = text(
 )
 
 
-async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
-    """Write ``fact`` into the call, its ticket and its timeline, in ``session``'s transaction.
-
-    Publishes the matching stream events in the same transaction. The caller commits.
-    """
+def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str, Any]:
     kind = CallEventKind(fact.kind)
-    decision: triage.TriageDecision | None = None
-    data = dict(fact.data)
-    if kind is CallEventKind.ARRIVED:
-        decision = await triage.decide(session, data.get("caller_number"), fact.at)
-        data["queue_priority"] = decision.priority
-        data["triage_code"] = decision.code
-        if decision.reasons:
-            data["triage_reasons"] = [str(r) for r in decision.reasons]
-        fact = CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)
-    values = _values(fact)
-    columns = tuple(sorted(values))
-    notes = "; ".join(str(r) for r in decision.reasons) if decision and decision.reasons else None
-    params: dict[str, Any] = {
+    return {
         "state": TicketState.NEW.value,
         "normal_priority": triage.NORMAL_PRIORITY,
         "note": notes,
@@ -304,29 +305,80 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
         "kind": kind.value,
         "at": fact.at,
         "event_data": json.dumps(data, default=str),
-        **values,
+        **_values(CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)),
     }
-    row = (
-        await session.execute(_upsert_sql(kind.value, columns, fact.may_create), params)
-    ).one_or_none()
-    if row is None:  # an update-only fact about a channel that is no known call
-        return FactResult()
-    if not fact.may_create:
-        await session.execute(_ADD_EVENT, params)
-    call_id, ticket_id = int(row.id), row.ticket_id
-    opened = bool(getattr(row, "opened", False))
-    if not opened and ticket_id is not None and kind is CallEventKind.ARRIVED:
-        await session.execute(
+
+
+def _decided(fact: CallFact, decision: triage.TriageDecision) -> dict[str, Any]:
+    data = dict(fact.data)
+    data["queue_priority"] = decision.priority
+    data["triage_code"] = decision.code
+    if decision.reasons:
+        data["triage_reasons"] = [str(r) for r in decision.reasons]
+    return _params(fact, data, triage.format_reasons(decision))
+
+
+async def arrive(db: Rows, fact: CallFact) -> FactResult:
+    """An arrival: the triage decision, then the call, its ticket, timeline row and event.
+
+    A caller with a number and no triage history (nearly everyone) is one statement, one round
+    trip; a caller with history two (the history comes back with the first, unwritten; the second
+    writes with the decision); a repeated arrival of a call whose ticket lacks the caller one more.
+    """
+    caller = fact.data.get("caller_number")
+    number = normalise(caller) if caller else None
+    decision = triage.NORMAL_DECISION
+    params = _decided(fact, decision)
+    columns = tuple(sorted(k for k in params if k in POLICY))
+    row: Mapping[Any, Any] | None
+    if number:
+        settings = triage.cached_settings()
+        if settings is None:
+            setting_row = await db.row(triage.SETTINGS_SQL, {"id": triage.SETTINGS_ROW_ID})
+            settings = triage.remember_settings(setting_row["settings"] if setting_row else None)
+        history = triage.history_params(number, fact.at, settings)
+        row = await db.row(upsert_sql(fact.kind, columns, True, gated=True), {**params, **history})
+        if row is not None and row["history"] is not None:
+            calls, flags = triage.history_from(json.loads(row["history"]))
+            decision = triage.decide_on(number, calls, flags, fact.at, settings)
+            params = _decided(fact, decision)
+            row = await db.row(upsert_sql(fact.kind, columns, True), params)
+    else:
+        row = await db.row(upsert_sql(fact.kind, columns, True), params)
+    if row is None or row["id"] is None:  # cannot happen: an arrival always writes its call
+        raise RuntimeError(f"arrival of {fact.uniqueid} wrote no call")
+    call_id, ticket_id, opened = int(row["id"]), row["ticket_id"], bool(row["opened"])
+    if not opened and ticket_id is not None:
+        await db.row(
             _FILL_TICKET_CALLER,
             {
                 "ticket_id": ticket_id,
-                "caller_number": row.caller_number,
-                "caller_number_raw": row.caller_number_raw,
+                "caller_number": row["caller_number"],
+                "caller_number_raw": row["caller_number_raw"],
             },
         )
+    return FactResult(call_id, ticket_id, opened, decision)
+
+
+async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
+    """Write ``fact`` into the call, its ticket and its timeline, in ``session``'s transaction.
+
+    Publishes the matching stream events in the same transaction. The caller commits.
+    """
+    kind = CallEventKind(fact.kind)
+    if kind is CallEventKind.ARRIVED and fact.may_create:
+        return await arrive(SessionRows(session), fact)
+    params = _params(fact, dict(fact.data), None)
+    columns = tuple(sorted(k for k in params if k in POLICY))
+    row = await SessionRows(session).row(upsert_sql(kind.value, columns, fact.may_create), params)
+    if row is None or row["id"] is None:  # an update-only fact about a channel no known call has
+        return FactResult()
+    if not fact.may_create:
+        await session.execute(_ADD_EVENT, params)
+    ticket_id = row["ticket_id"]
     if ticket_id is not None:
         await _after(session, kind, fact, ticket_id)
-    return FactResult(call_id, ticket_id, opened, decision)
+    return FactResult(int(row["id"]), ticket_id, bool(row.get("opened", False)), None)
 
 
 async def _after(

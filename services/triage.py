@@ -10,8 +10,10 @@ The rules themselves are pure functions in ``services.prank_policy``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,18 +84,31 @@ def _from_row(data: dict[str, Any] | None) -> PolicySettings:
         return PolicySettings()
 
 
+SETTINGS_SQL = "SELECT settings FROM triage_settings WHERE id = :id"
+_SETTINGS = text(SETTINGS_SQL)
+
+
+def cached_settings() -> PolicySettings | None:
+    """The cached policy while it is fresh, else None (the caller reads ``SETTINGS_SQL``)."""
+    if _cache is not None and time.monotonic() - _cache[0] < SETTINGS_TTL_SECONDS:
+        return _cache[1]
+    return None
+
+
+def remember_settings(data: dict[str, Any] | str | None) -> PolicySettings:
+    """The policy from the stored row's value (a dict, or JSON text from a plain driver), cached."""
+    global _cache
+    settings = _from_row(json.loads(data) if isinstance(data, str) else data)
+    _cache = (time.monotonic(), settings)
+    return settings
+
+
 async def load_settings(session: AsyncSession, *, fresh: bool = False) -> PolicySettings:
     """The centre's policy, from a process-wide cache refreshed every few seconds."""
-    global _cache
-    now = time.monotonic()
-    if not fresh and _cache is not None and now - _cache[0] < SETTINGS_TTL_SECONDS:
-        return _cache[1]
-    data = await session.scalar(
-        text("SELECT settings FROM triage_settings WHERE id = :id"), {"id": SETTINGS_ROW_ID}
-    )
-    settings = _from_row(data)
-    _cache = (now, settings)
-    return settings
+    cached = None if fresh else cached_settings()
+    if cached is not None:
+        return cached
+    return remember_settings(await session.scalar(_SETTINGS, {"id": SETTINGS_ROW_ID}))
 
 
 def forget_cached_settings() -> None:
@@ -132,54 +147,74 @@ async def save_settings(
     return updated
 
 
-_HISTORY = text(
+# The number's prank/ghost tickets in the window and its live flags, in one ``UNION ALL``;
+# services.calls folds it into the arrival statement (one round trip for a caller without history).
+# The window is written as a (caller_number, created_at) range so that only the index on that pair
+# can serve it: a plan cached without the values (the call path's prepared statement) must not
+# choose the created_at index, which would read every ticket of the window.
+HISTORY_SQL = (
     "SELECT 'call' AS row, classification AS kind, NULL AS source, created_at AS at, "
     "NULL::timestamptz AS expires_at, NULL AS reason, NULL::int AS penalty, NULL::bigint AS id, "
     "NULL AS set_by "
-    "FROM tickets WHERE caller_number = :number AND created_at >= :since "
-    "AND created_at <= :now AND classification IN (:prank, :ghost) "
+    "FROM tickets WHERE caller_number = :number "
+    "AND (caller_number, created_at) >= (:number, :since) "
+    "AND (caller_number, created_at) <= (:number, :now) AND classification IN (:prank, :ghost) "
     "UNION ALL "
     "SELECT 'flag', kind, source, created_at, expires_at, reason, priority_penalty, id, set_by "
     "FROM caller_flags WHERE caller_number = :number AND created_at >= :flag_since "
     "AND created_at <= :now AND (kind = :cleared OR expires_at IS NULL OR expires_at > :now)"
 )
+_HISTORY = text(HISTORY_SQL)
+
+
+def history_params(number: str, now: datetime, settings: PolicySettings) -> dict[str, Any]:
+    return {
+        "number": number,
+        "now": now,
+        "since": now - timedelta(hours=settings.window_hours),
+        "flag_since": now - FLAG_LOOKBACK,
+        "prank": Classification.PRANK.value,
+        "ghost": Classification.GHOST.value,
+        "cleared": FlagKind.CLEARED.value,
+    }
+
+
+def _time(value: datetime | str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def history_from(rows: Iterable[Mapping[Any, Any]]) -> tuple[list[PastCall], list[Flag]]:
+    """``HISTORY_SQL``'s rows (as rows, or as the objects of its JSON aggregate) as the policy's
+    past calls and flags."""
+    calls: list[PastCall] = []
+    flags: list[Flag] = []
+    for r in rows:
+        at = _time(r["at"])
+        assert at is not None  # created_at is NOT NULL
+        if r["row"] == "call":
+            calls.append(PastCall(at=at, classification=r["kind"]))
+        else:
+            flags.append(
+                Flag(
+                    kind=r["kind"],
+                    source=r["source"],
+                    created_at=at,
+                    expires_at=_time(r["expires_at"]),
+                    reason=r["reason"],
+                    set_by=r["set_by"],
+                    priority_penalty=r["penalty"],
+                    id=r["id"],
+                )
+            )
+    return calls, flags
 
 
 async def history_rows(
     session: AsyncSession, number: str, now: datetime, settings: PolicySettings
 ) -> tuple[list[PastCall], list[Flag]]:
     """The number's prank/ghost calls in the window and its recent flags: one round trip."""
-    rows = await session.execute(
-        _HISTORY,
-        {
-            "number": number,
-            "now": now,
-            "since": now - timedelta(hours=settings.window_hours),
-            "flag_since": now - FLAG_LOOKBACK,
-            "prank": Classification.PRANK.value,
-            "ghost": Classification.GHOST.value,
-            "cleared": FlagKind.CLEARED.value,
-        },
-    )
-    calls: list[PastCall] = []
-    flags: list[Flag] = []
-    for r in rows:
-        if r.row == "call":
-            calls.append(PastCall(at=r.at, classification=r.kind))
-        else:
-            flags.append(
-                Flag(
-                    kind=r.kind,
-                    source=r.source,
-                    created_at=r.at,
-                    expires_at=r.expires_at,
-                    reason=r.reason,
-                    set_by=r.set_by,
-                    priority_penalty=r.penalty,
-                    id=r.id,
-                )
-            )
-    return calls, flags
+    rows = await session.execute(_HISTORY, history_params(number, now, settings))
+    return history_from(rows.mappings())
 
 
 async def verdict_for(
@@ -206,13 +241,15 @@ def decision_from(verdict: Verdict, settings: PolicySettings) -> TriageDecision:
     )
 
 
-async def decide(session: AsyncSession, caller_number: str | None, now: datetime) -> TriageDecision:
-    """The decision for a caller arriving ``now``. Unknown callers get the normal decision."""
-    number = normalise(caller_number) if caller_number else None
-    if not number:
-        return NORMAL_DECISION
-    verdict, settings = await verdict_for(session, number, now)
-    decision = decision_from(verdict, settings)
+def decide_on(
+    number: str,
+    calls: list[PastCall],
+    flags: list[Flag],
+    now: datetime,
+    settings: PolicySettings,
+) -> TriageDecision:
+    """The decision for ``number`` from its history (no database)."""
+    decision = decision_from(evaluate(calls, flags, now, settings), settings)
     if decision.flagged:
         log.info(
             "caller %s flagged (%s, score %.2f): priority %d, warn %s",
@@ -223,6 +260,16 @@ async def decide(session: AsyncSession, caller_number: str | None, now: datetime
             decision.warn,
         )
     return decision
+
+
+async def decide(session: AsyncSession, caller_number: str | None, now: datetime) -> TriageDecision:
+    """The decision for a caller arriving ``now``. Unknown callers get the normal decision."""
+    number = normalise(caller_number) if caller_number else None
+    if not number:
+        return NORMAL_DECISION
+    settings = await load_settings(session)
+    calls, flags = await history_rows(session, number, now, settings)
+    return decide_on(number, calls, flags, now, settings)
 
 
 def format_reasons(decision: TriageDecision) -> str | None:

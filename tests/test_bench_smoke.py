@@ -35,6 +35,11 @@ def test_fastagi_bench_reports_sessions_latency_classic_ratio_and_memory(
         assert {"sessions_per_s", "p50_ms", "p99_ms", "tickets", "projected_per_s"} <= level.keys()
         assert set(level["cpu_ms_per_session"]) == {"gateway", "postgres", "client"}
     assert figures["levels"][0]["tickets"] == figures["levels"][0]["sessions"]
+    assert figures["open_loop"], "an open-loop level at an offered rate"
+    for level in figures["open_loop"]:
+        assert level["offered_per_s"] > 0 and level["sessions"] + level["errors"] > 0
+        assert {"p50_ms", "p99_ms", "max_ms", "peak_open", "tickets"} <= level.keys()
+        assert 0 < level["peak_open"] <= fastagi.OPEN_MAX
     assert all(c["tickets"] == c["sessions"] > 0 for c in figures["classic"])
     assert all(c["errors"] == 0 for c in figures["classic"])
     assert figures["ratio_throughput"] is not None

@@ -9,13 +9,14 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from core.settings import Settings
-from gateway import main
+from gateway import agi_client, main
 from models.call import Call, CallEvent
 from models.ticket import Ticket
 from tests.conftest import free_port
@@ -38,6 +39,14 @@ def make_settings(database_url: str, state_dir: Path, **overrides: object) -> Se
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+async def agi_call(
+    host: str, port: int, env: dict[str, str], **options: Any
+) -> agi_client.AgiResult:
+    """One session as Asterisk holds it: ``variables`` are what its channel has once the gateway is
+    done (``SET VARIABLE`` and ``EXEC MSet`` alike), in the order they were set."""
+    return await agi_client.agi_call(host, port, env, **options)
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.names import CallEventKind, DialplanVar, StreamEvent
+from core.names import (
+    CallEventKind,
+    DialplanVar,
+    FlagKind,
+    FlagSource,
+    StreamEvent,
+    TriageCode,
+)
 from gateway import fastagi
-from gateway.agi_client import agi_call, agi_env
+from gateway.agi import commands_for, variables_of
+from gateway.agi_client import agi_env
 from gateway.main import Gateway
 from services.events import CHANNEL
-from tests.gateway.conftest import call_row, calls_of, new_uniqueid, ticket_row, timeline
+from services.triage import NORMAL_PRIORITY
+from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row, timeline
 
 
 def recording_of(uniqueid: str) -> str:
@@ -46,6 +57,10 @@ async def test_a_call_opens_one_ticket_and_the_dialplan_gets_its_number(
     assert call is not None and call.ticket_id is not None
     assert answer.variables[DialplanVar.TICKET] == f"T{call.ticket_id:06d}"
     assert answer.variables[DialplanVar.CALLER] == "+6281234567890"
+    # both in one command: one round trip to Asterisk
+    assert answer.commands == [
+        f"EXEC MSet SIAGA_TICKET=T{call.ticket_id:06d},SIAGA_CALLER=+6281234567890"
+    ]
     # defaults the dialplan already holds are not sent again
     assert DialplanVar.PRIORITY not in answer.variables
     assert DialplanVar.TRIAGE not in answer.variables
@@ -84,6 +99,41 @@ async def test_two_calls_racing_get_two_tickets(gateway: Gateway, engine: AsyncE
     answers = await asyncio.gather(*(incoming(gateway, agi_env(u)) for u in ids))
 
     assert len({a.variables[DialplanVar.TICKET] for a in answers}) == 10
+
+
+async def test_a_caller_flagged_by_hand_is_queued_lower_after_the_warning(
+    gateway: Gateway, engine: AsyncEngine
+) -> None:
+    number = "+62812" + f"{secrets.randbelow(10**8):08d}"
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO caller_flags (caller_number, kind, source, set_by, reason, "
+                "priority_penalty, created_at, expires_at) "
+                "VALUES (:n, :kind, :source, 'spv', 'iseng', 3, :at, :until)"
+            ),
+            {
+                "n": number,
+                "kind": FlagKind.PRANK.value,
+                "source": FlagSource.MANUAL.value,
+                "at": now - timedelta(minutes=1),
+                "until": now + timedelta(hours=1),
+            },
+        )
+    uniqueid = new_uniqueid()
+
+    answer = await incoming(gateway, agi_env(uniqueid, number))
+
+    assert answer.variables[DialplanVar.PRIORITY] == str(NORMAL_PRIORITY - 3)
+    assert answer.variables[DialplanVar.TRIAGE] == TriageCode.WARN.value
+    call = await call_row(engine, uniqueid)
+    assert call is not None and call.ticket_id is not None
+    assert call.queue_priority == NORMAL_PRIORITY - 3
+    ticket = await ticket_row(engine, call.ticket_id)
+    assert ticket is not None and ticket.priority == NORMAL_PRIORITY - 3
+    assert ticket.triage_note
+    assert await timeline(engine, uniqueid) == [CallEventKind.ARRIVED]
 
 
 async def test_a_withheld_caller_still_gets_a_ticket(gateway: Gateway, engine: AsyncEngine) -> None:
@@ -220,3 +270,24 @@ async def test_the_opened_ticket_is_announced_on_the_live_stream_once(
             },
         }
     ]
+
+
+def test_plain_values_go_in_one_mset_and_any_other_value_in_its_own_set_variable() -> None:
+    variables = {
+        DialplanVar.TICKET.value: "T000001",
+        DialplanVar.PRIORITY.value: "2",
+        DialplanVar.TRIAGE.value: "warn",
+        DialplanVar.CALLER.value: "",
+    }
+
+    commands = commands_for(variables)
+
+    assert commands == [
+        'SET VARIABLE SIAGA_CALLER ""',
+        "EXEC MSet SIAGA_TICKET=T000001,SIAGA_PRIORITY=2,SIAGA_TRIAGE=warn",
+    ]
+    assert commands_for({DialplanVar.CALLER.value: "a,b"}) == ['SET VARIABLE SIAGA_CALLER "a,b"']
+    assert commands_for({DialplanVar.TICKET.value: "T000001"}) == [
+        'SET VARIABLE SIAGA_TICKET "T000001"'
+    ]
+    assert {k: v for c in commands for k, v in variables_of(c).items()} == variables

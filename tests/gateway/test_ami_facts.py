@@ -13,11 +13,11 @@ from panoramisk.message import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.names import CallEventKind, CallOutcome, DialplanVar
-from gateway.agi_client import agi_call, agi_env
+from gateway.agi_client import agi_env
 from gateway.ami import AmiConsumer
 from gateway.main import Gateway
 from tests.gateway.ami_traffic import BASE_TIME, Caller
-from tests.gateway.conftest import call_row, calls_of, new_uniqueid, ticket_row, timeline
+from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row, timeline
 
 T0 = BASE_TIME
 

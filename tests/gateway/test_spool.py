@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from core.db import make_sessionmaker
 from core.names import DialplanVar
 from gateway import main
-from gateway.agi_client import agi_call, agi_env
+from gateway.agi_client import agi_env
 from gateway.spool import Spool
 from gateway.store import FactStore
 from tests.conftest import free_port
-from tests.gateway.conftest import call_row, make_settings, new_uniqueid, ticket_row
+from tests.gateway.conftest import agi_call, call_row, make_settings, new_uniqueid, ticket_row
 
 ROOT = Path(__file__).resolve().parents[2]
 

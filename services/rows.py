@@ -1,0 +1,69 @@
+"""One statement, one row: the same SQL text (``:name`` parameters) run on an ORM session or on a
+plain asyncpg connection (the gateway's call path, where the ORM's per-statement cost matters).
+
+asyncpg prepares each statement once per connection and keeps it (its statement cache), so the
+call path pays parse and plan once, then only binds and executes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+# a ``:name`` parameter, as SQLAlchemy's text() finds them (``::type`` casts are not parameters)
+_PARAM = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+# each statement's text() and positional form, made once (the SQL texts are a fixed few)
+_texts: dict[str, TextClause] = {}
+_converted: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+class Rows(Protocol):
+    async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
+        """The first row of ``sql`` run with ``params`` (None when it returns none)."""
+
+
+class SessionRows:
+    """``Rows`` on an ORM session or Core connection, in its transaction."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+        self.session = session
+
+    async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
+        statement = _texts.get(sql)
+        if statement is None:
+            statement = _texts[sql] = text(sql)
+        result = await self.session.execute(statement, dict(params))
+        return result.mappings().first()
+
+
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with ``$1, $2...`` for its ``:name`` parameters, and the names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PARAM.sub(number, sql), tuple(names)
+
+
+class PgRows:
+    """``Rows`` on an asyncpg connection (autocommit: each statement is its own transaction)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+    async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
+        converted = _converted.get(sql)
+        if converted is None:
+            converted = _converted[sql] = positional(sql)
+        query, names = converted
+        record = await self.connection.fetchrow(query, *(params[n] for n in names))
+        return record  # type: ignore[no-any-return]
