@@ -3,13 +3,17 @@
 The tickets are generated in SQL (``generate_series``; the table's secondary indexes are dropped
 for the load and rebuilt from their own definitions, so the schema ends as migrated). Then:
 
-- HTTP: the API (``uvicorn api.app:create_app``, its own process) is asked for the ticket list and
-  a free-text search, one request at a time from a client in this process; p50/p99. The routes are
-  found in the app itself (``GET .../tickets`` and its free-text parameter); if the app serves no
-  such route yet, that is reported and only the database part below is measured.
+- HTTP: the API (``uvicorn api.app:create_app``, its own process) is asked for the ticket list, its
+  next page and free-text searches (a rare word, a street a quarter of a percent of tickets name,
+  two words in a fifth of them), one request at a time from a client in this process; p50/p99,
+  and the CPU the API process and PostgreSQL spent per request (wall-clock figures move with
+  whatever else shares the cores; CPU per request does not). The routes are found in the app
+  itself (``GET .../tickets`` and its free-text parameter); if the app serves no such route yet,
+  that is reported and only the database part below is measured.
 - Database: the queries a keyset-paginated list and a free-text search need, on the same table.
-- Creation: tickets opened the way the system opens them (``services.calls.apply_fact`` for an
-  arriving call), 20 at a time, at 1,000,000 rows.
+- Creation: tickets opened the way the gateway opens them on the call path (one autocommit
+  statement per arriving call, ``services.calls.arrive`` on ``gateway.pg.CallPathPool``), 20 at a
+  time, at 1,000,000 rows; with the CPU this process and PostgreSQL spent per ticket.
 """
 
 from __future__ import annotations
@@ -22,17 +26,19 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.common import ROOT, free_port, summary_ms
+from bench.common import ROOT, cpu_s, free_port, postgres_cpu, postmaster, summary_ms
 from bench.fastagi import PY
 from core.categories import CATEGORIES
 from core.db import make_sessionmaker
 from core.names import CallEventKind, Role, TicketState
 from core.timeutil import utcnow
+from models import User
 from services.auth import Principal, issue_token
-from services.calls import CallFact, apply_fact
+from services.calls import CallFact
+from services.users import create_user, principal_of
 
 STATES = [s.value for s in TicketState]
 CATS = [c.code for c in CATEGORIES]
@@ -85,10 +91,7 @@ SELECT ({_arr(STATES)})[1 + g % {len(STATES)}],
 FROM generate_series(1, :n) g
 """  # noqa: S608 - built from the fixed lists above only
 
-_FTS = (
-    "to_tsvector('simple', coalesce(reporter_name,'') || ' ' || coalesce(location_text,'') "
-    "|| ' ' || coalesce(description,''))"
-)
+_FTS = "search_document"  # models.ticket: the stored column the GIN index is on
 DB_QUERIES = {
     "list newest 50 (keyset first page)": (
         "SELECT id, state, priority, caller_number, created_at FROM tickets "
@@ -108,6 +111,10 @@ DB_QUERIES = {
     "search rare word (warga12345), newest 50": (
         f"SELECT id FROM tickets WHERE {_FTS} @@ "  # noqa: S608 - constants only
         "plainto_tsquery('simple', 'warga12345') ORDER BY id DESC LIMIT 50"
+    ),
+    "search street (jalan 123), newest 50": (
+        f"SELECT id FROM tickets WHERE {_FTS} @@ "  # noqa: S608 - constants only
+        "plainto_tsquery('simple', 'jalan 123') ORDER BY id DESC LIMIT 50"
     ),
     "search common words (pohon tumbang), newest 50": (
         f"SELECT id FROM tickets WHERE {_FTS} @@ "  # noqa: S608 - constants only
@@ -159,38 +166,72 @@ async def db_queries(engine: AsyncEngine, rounds: int) -> dict[str, Any]:
     return out
 
 
-async def create_tickets(engine: AsyncEngine, count: int, concurrency: int) -> dict[str, Any]:
-    maker = make_sessionmaker(engine)
-    base = int(time.time())
+def _pg_pid(url: str) -> int | None:
+    try:
+        return postmaster(url)
+    except (RuntimeError, OSError, ValueError):
+        return None
+
+
+def _cpu_per_op(before: float, after: float, ops: int) -> float:
+    return round((after - before) * 1000 / max(ops, 1), 2)
+
+
+def _arrival(i: int, base: int) -> CallFact:
+    return CallFact(
+        CallEventKind.ARRIVED.value,
+        f"{base}.{i}",
+        utcnow(),
+        {
+            "caller_number": f"+62813{i:08d}",
+            "caller_number_raw": f"0813{i:08d}",
+            "queue": "calltakers",
+            "channel": f"PJSIP/carrier-{i:08d}",
+        },
+    )
+
+
+async def create_tickets(
+    engine: AsyncEngine, count: int, concurrency: int, pg_pid: int | None = None
+) -> dict[str, Any]:
+    """Arrivals as the gateway writes them on the call path (``services.calls.arrive`` on its own
+    asyncpg connections, ``gateway.pg.CallPathPool``, one autocommit statement each)."""
+    from gateway.pg import CallPathPool, asyncpg_dsn
+    from services.calls import arrive
+    from services.rows import PgRows
+
+    pool = CallPathPool(asyncpg_dsn(engine.url))  # the gateway's own size
+    base = int(time.time() * 1000)
     it = iter(range(count))
     times: list[float] = []
 
     async def worker() -> None:
         for i in it:
-            fact = CallFact(
-                CallEventKind.ARRIVED.value,
-                f"{base}.{i}",
-                utcnow(),
-                {
-                    "caller_number": f"+62813{i:08d}",
-                    "caller_number_raw": f"0813{i:08d}",
-                    "queue": "calltakers",
-                    "channel": f"PJSIP/carrier-{i:08d}",
-                },
-            )
+            fact = _arrival(i, base)
             t0 = time.perf_counter()
-            async with maker() as session, session.begin():
-                await apply_fact(session, fact)
+            async with pool.connection() as connection:
+                await arrive(PgRows(connection), fact)
             times.append(time.perf_counter() - t0)
 
+    await pool.open(concurrency)
+    me = os.getpid()
+    cpu0, pg0 = cpu_s(me), postgres_cpu(pg_pid) if pg_pid else 0.0
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t0
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        elapsed = time.perf_counter() - t0
+        cpu1, pg1 = cpu_s(me), postgres_cpu(pg_pid) if pg_pid else 0.0
+        await pool.close()
     return {
         "tickets": len(times),
         "concurrency": concurrency,
         "tickets_per_s": round(len(times) / elapsed, 1),
         **summary_ms(times),
+        "cpu_ms_per_ticket": {
+            "client": _cpu_per_op(cpu0, cpu1, len(times)),
+            "postgresql": _cpu_per_op(pg0, pg1, len(times)) if pg_pid else None,
+        },
     }
 
 
@@ -220,24 +261,39 @@ def _routes(env: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-async def http_queries(port: int, token: str, routes: dict[str, Any], rounds: int) -> dict:
+async def http_queries(
+    port: int,
+    token: str,
+    routes: dict[str, Any],
+    rounds: int,
+    pids: tuple[int | None, int | None] = (None, None),
+) -> dict[str, Any]:
+    """p50/p99 per request kind; with ``pids`` (the API process, PostgreSQL's postmaster) also
+    the CPU each spent per request."""
     out: dict[str, Any] = {}
-    requests: dict[str, tuple[str, dict[str, str]]] = {"list (first page)": (routes["list"], {})}
+    path = routes["list"]
+    requests: dict[str, dict[str, str]] = {"list (first page)": {}}
+    if "cursor" in routes["params"]:
+        requests["list next page (cursor)"] = {"cursor": ""}  # filled from the first page
     if "state" in routes["params"]:
-        requests["list state=new"] = (routes["list"], {"state": "new"})
-    if routes.get("search_param"):
-        requests["search rare word"] = (routes["list"], {routes["search_param"]: "warga12345"})
-        requests["search common words"] = (
-            routes["list"],
-            {routes["search_param"]: "pohon tumbang"},
-        )
+        requests["list state=new"] = {"state": "new"}
+    if q := routes.get("search_param"):
+        requests["search rare word"] = {q: "warga12345"}
+        requests["search street (0.25 % of tickets)"] = {q: "jalan 123"}
+        requests["search common words"] = {q: "pohon tumbang"}
+    api_pid, pg_pid = pids
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
     ) as client:
-        for name, (path, params) in requests.items():
+        for name, params in requests.items():
+            if params.get("cursor") == "":
+                first = (await client.get(path, params={"limit": 50})).json()
+                params = {"cursor": first.get("next_cursor") or ""}
             status = 0
             times = []
+            api0 = cpu_s(api_pid) if api_pid else 0.0
+            pg0 = postgres_cpu(pg_pid) if pg_pid else 0.0
             for i in range(rounds + 3):
                 t0 = time.perf_counter()
                 response = await client.get(path, params=params)
@@ -245,7 +301,30 @@ async def http_queries(port: int, token: str, routes: dict[str, Any], rounds: in
                     times.append(time.perf_counter() - t0)
                 status = response.status_code
             out[name] = {"status": status, **summary_ms(times)}
+            if api_pid:
+                out[name]["api_cpu_ms"] = _cpu_per_op(api0, cpu_s(api_pid), rounds + 3)
+            if pg_pid:
+                out[name]["pg_cpu_ms"] = _cpu_per_op(pg0, postgres_cpu(pg_pid), rounds + 3)
     return out
+
+
+async def supervisor(url: str) -> Principal:
+    """A supervisor account to ask the API as (the API refuses tokens naming no user)."""
+    engine = create_async_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            user = await session.scalar(select(User).where(User.username == "bench-supervisor"))
+            if user is None:
+                user = await create_user(
+                    session,
+                    actor="bench",
+                    username="bench-supervisor",
+                    password=secrets.token_urlsafe(16),
+                    role=Role.SUPERVISOR,
+                )
+            return principal_of(user)
+    finally:
+        await engine.dispose()
 
 
 async def _database_part(url: str, n: int, rounds: int, creations: int) -> dict[str, Any]:
@@ -254,7 +333,7 @@ async def _database_part(url: str, n: int, rounds: int, creations: int) -> dict[
         return {
             "load": await load_tickets(engine, n),
             "database": await db_queries(engine, rounds),
-            "create": await create_tickets(engine, creations, 20),
+            "create": await create_tickets(engine, creations, 20, _pg_pid(url)),
         }
     finally:
         await engine.dispose()
@@ -302,8 +381,9 @@ def run(url: str, quick: bool) -> dict[str, Any]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        token = issue_token(Principal(1, "bench", Role.SUPERVISOR), jwt, 60)
-        out["http"] = asyncio.run(http_queries(port, token, routes, rounds))
+        token = issue_token(asyncio.run(supervisor(url)), jwt, 60)
+        pids = (server.pid, _pg_pid(url))
+        out["http"] = asyncio.run(http_queries(port, token, routes, rounds, pids))
     finally:
         server.terminate()
         server.wait(20)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Computed, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.names import TicketState
@@ -12,12 +13,14 @@ if TYPE_CHECKING:
     from models.call import Call
     from models.dispatch import Dispatch
 
-# The free-text search document (reporter, location, description). The GIN index below is built on
-# this exact expression; services.ticket_query searches with the same text so PostgreSQL uses it.
+# The free-text search document (reporter, location, description): a stored column PostgreSQL
+# computes when a ticket is written (migration 0007), with the GIN index below on it.
 SEARCH_DOCUMENT_SQL = (
-    "to_tsvector('simple', coalesce(reporter_name,'') || ' ' || "
+    "to_tsvector('simple'::regconfig, coalesce(reporter_name,'') || ' ' || "
     "coalesce(location_text,'') || ' ' || coalesce(description,''))"
 )
+# Tickets with any words: the predicate of the newest-first index searches walk.
+WORDED_SQL = "search_document <> ''::tsvector"
 
 
 class Ticket(Timestamps, Base):
@@ -48,6 +51,10 @@ class Ticket(Timestamps, Base):
     description: Mapped[str | None] = mapped_column(Text)
     assigned_to: Mapped[str | None] = mapped_column(String(64))  # call taker account
     triage_note: Mapped[str | None] = mapped_column(Text)
+    # searched, never shown: not loaded with the ticket
+    search_document: Mapped[str | None] = mapped_column(
+        TSVECTOR, Computed(SEARCH_DOCUMENT_SQL, persisted=True), deferred=True
+    )
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket", order_by="Call.arrived_at")
     dispatches: Mapped[list[Dispatch]] = relationship(back_populates="ticket")
@@ -62,8 +69,12 @@ class Ticket(Timestamps, Base):
         Index("ix_tickets_created_id", "created_at", "id"),
         Index(
             "ix_tickets_search",
-            text(SEARCH_DOCUMENT_SQL),
+            "search_document",
             postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
+        Index(
+            "ix_tickets_worded_created_id", "created_at", "id", postgresql_where=text(WORDED_SQL)
         ),
     )
 

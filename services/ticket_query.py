@@ -1,26 +1,42 @@
-"""Finding tickets: filters and keyset pagination (newest first)."""
+"""Finding tickets: filters and keyset pagination (newest first).
+
+A page reads only the columns the list shows (``services.ticket_view.SUMMARY_FIELDS``) as plain
+rows: no ORM objects, no wide text columns (description, access route) the list does not show."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal_column, or_, select, tuple_
+from sqlalchemy import (
+    RowMapping,
+    Select,
+    and_,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
 from core.phone import normalise
 from models import Agency, Dispatch, Ticket
-from models.ticket import SEARCH_DOCUMENT_SQL
+from models.ticket import WORDED_SQL
+from services.ticket_view import SUMMARY_FIELDS
 
 MAX_LIMIT = 200
-# The same expression the GIN index ix_tickets_search is built on, so searches use it.
-SEARCH_DOCUMENT: Any = literal_column(f"({SEARCH_DOCUMENT_SQL})")
 SIMPLE: Any = literal_column("'simple'::regconfig")
+# Written as the partial index ix_tickets_worded_created_id's predicate, so PostgreSQL may walk it.
+WORDED: Any = literal_column(WORDED_SQL)
+SUMMARY_COLUMNS = [getattr(Ticket, name) for name in SUMMARY_FIELDS]
 
 
 @dataclass(slots=True)
@@ -57,7 +73,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _filtered(f: TicketFilter) -> Select[Any]:
-    stmt = select(Ticket)
+    stmt = select(*SUMMARY_COLUMNS)
     if f.states:
         stmt = stmt.where(Ticket.state.in_(list(f.states)))
     if f.classifications:
@@ -88,26 +104,48 @@ def _filtered(f: TicketFilter) -> Select[Any]:
     if f.assigned_to:
         stmt = stmt.where(Ticket.assigned_to == f.assigned_to)
     if f.text:
-        text = f.text.strip()
-        by_number = text.upper().removeprefix("T")
-        condition: Any = SEARCH_DOCUMENT.op("@@")(func.plainto_tsquery(SIMPLE, text))
-        if by_number.isdigit() and len(by_number) < 12:
-            condition = or_(condition, Ticket.id == int(by_number))
-        stmt = stmt.where(condition)
+        words = func.plainto_tsquery(SIMPLE, f.text.strip())
+        stmt = stmt.where(WORDED, Ticket.search_document.op("@@")(words))
     return stmt
+
+
+def named_ticket(text: str | None) -> int | None:
+    """The ticket a search text names by number (``T000123`` or ``123``), if it names one."""
+    digits = (text or "").strip().upper().removeprefix("T")
+    return int(digits) if digits.isdigit() and len(digits) < 12 else None
+
+
+def page_query(f: TicketFilter, *, cursor: str | None, limit: int) -> Select[Any]:
+    """Up to ``limit`` tickets matching ``f``, newest first, after ``cursor``.
+
+    A search text that is a ticket number finds that ticket as well as the tickets with the
+    words: two queries, each served by its own index, merged (one query with ``OR`` would have to
+    walk the newest tickets checking both)."""
+    after = decode_cursor(cursor) if cursor else None
+
+    def newest(stmt: Select[Any]) -> Select[Any]:
+        if after:
+            stmt = stmt.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(*after))
+        return stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+
+    number = named_ticket(f.text)
+    if number is None:
+        return newest(_filtered(f))
+    numbered = newest(_filtered(replace(f, text=None)).where(Ticket.id == number))
+    both = union(newest(_filtered(f)), numbered).subquery()
+    return select(both).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(limit)
 
 
 async def list_tickets(
     session: AsyncSession, f: TicketFilter, *, cursor: str | None, limit: int
-) -> tuple[list[Ticket], str | None]:
+) -> tuple[list[RowMapping], str | None]:
+    """One page of tickets (``SUMMARY_FIELDS`` of each), newest first, and the next page's
+    cursor (None on the last page)."""
     limit = max(1, min(limit, MAX_LIMIT))
-    stmt = _filtered(f)
-    if cursor:
-        created, ticket_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(created, ticket_id))
-    stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    stmt = page_query(f, cursor=cursor, limit=limit + 1)
+    rows = list((await session.execute(stmt)).mappings())
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    last = rows[-1] if more and rows else None
+    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
     return rows, next_cursor

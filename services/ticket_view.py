@@ -7,7 +7,7 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.timeutil import utcnow
@@ -21,6 +21,7 @@ from models import (
     OutboxMessage,
     Ticket,
 )
+from services.calls import ticket_number
 
 TICKET_FIELDS = (
     "id",
@@ -42,6 +43,24 @@ TICKET_FIELDS = (
     "victims_count",
     "access_route",
     "description",
+    "assigned_to",
+    "triage_note",
+    "created_at",
+    "updated_at",
+)
+# What the ticket list shows of each ticket (api.schemas.tickets.TicketSummary, less ``number``).
+SUMMARY_FIELDS = (
+    "id",
+    "state",
+    "classification",
+    "classified_by",
+    "category",
+    "priority",
+    "caller_number",
+    "reporter_name",
+    "location_text",
+    "latitude",
+    "longitude",
     "assigned_to",
     "triage_note",
     "created_at",
@@ -75,6 +94,13 @@ CALL_FIELDS = (
 
 def ticket_fields(ticket: Ticket) -> dict[str, Any]:
     return {k: getattr(ticket, k) for k in TICKET_FIELDS} | {"number": ticket.number}
+
+
+def summary_fields(row: RowMapping) -> dict[str, Any]:
+    """A list row (``SUMMARY_FIELDS``) as the list shows it."""
+    data = dict(row)
+    data["number"] = ticket_number(data["id"])
+    return data
 
 
 def call_fields(call: Call) -> dict[str, Any]:

@@ -44,7 +44,7 @@ async def list_tickets(
         assigned_to=assigned_to,
     )
     rows, next_cursor = await ticket_query.list_tickets(session, f, cursor=cursor, limit=limit)
-    return {"items": [ticket_view.ticket_fields(t) for t in rows], "next_cursor": next_cursor}
+    return {"items": [ticket_view.summary_fields(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{ticket_id}")

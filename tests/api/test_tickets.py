@@ -221,6 +221,52 @@ async def test_filters_find_tickets_by_state_classification_text_and_time(
     assert after.json()["items"] == []
 
 
+async def test_search_finds_words_the_form_added_later_newest_first(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    word = "longsor" + secrets.token_hex(3)
+    older = await make_ticket(description=f"Tebing {word} di desa")
+    newer = await make_ticket(location_text="Jalan Lintas")
+    ct = await client(people.calltaker)
+    found = (await ct.get("/tickets", params={"q": word})).json()["items"]
+    assert [t["id"] for t in found] == [older.id]
+    r = await ct.patch(f"/tickets/{newer.id}", json={"location_text": f"Jalan {word} km 4"})
+    assert r.status_code == 200, r.text
+    found = (await ct.get("/tickets", params={"q": f"{word} jalan"})).json()["items"]
+    assert [t["id"] for t in found] == [newer.id]  # every word must appear
+    found = (await ct.get("/tickets", params={"q": word.upper()})).json()["items"]
+    assert [t["id"] for t in found] == [newer.id, older.id]
+    await ct.patch(f"/tickets/{older.id}", json={"description": "Tebing aman"})
+    found = (await ct.get("/tickets", params={"q": word})).json()["items"]
+    assert [t["id"] for t in found] == [newer.id]
+    await ct.patch(f"/tickets/{older.id}", json={"description": f"Lihat tiket {newer.id}"})
+    found = (await ct.get("/tickets", params={"q": str(newer.id)})).json()["items"]
+    assert [t["id"] for t in found][:2] == [newer.id, older.id]  # by its number, and by the word
+
+
+async def test_a_list_page_shows_each_ticket_summary(
+    client: Client, people: People, make_ticket: MakeTicket
+) -> None:
+    caller = "+62899" + str(secrets.randbelow(10**6)).zfill(6)
+    ticket = await make_ticket(
+        caller_number=caller,
+        reporter_name="Siti",
+        location_text="Pasar Baru",
+        description="Asap tebal",
+        category="FIRE",
+        priority=7,
+    )
+    ct = await client(people.calltaker)
+    page = (await ct.get("/tickets", params={"caller": caller})).json()
+    assert page["next_cursor"] is None
+    [item] = page["items"]
+    full = (await ct.get(f"/tickets/{ticket.id}")).json()
+    assert item["number"] == ticket.number
+    for field in ("reporter_name", "location_text", "category", "priority", "created_at"):
+        assert item[field] == full[field], field
+    assert "description" not in item  # the list shows a summary; the full view has the rest
+
+
 async def test_a_bad_cursor_is_a_clear_error(client: Client, people: People) -> None:
     ct = await client(people.calltaker)
     r = await ct.get("/tickets", params={"cursor": "garbage!"})
@@ -347,12 +393,47 @@ async def test_a_tickets_full_view_has_its_calls_timeline_dispatches_and_caller_
     assert history["by_classification"] == {"prank": 1}
 
 
-async def test_free_text_search_uses_the_gin_index(connection: AsyncConnection) -> None:
-    stmt = ticket_query._filtered(ticket_query.TicketFilter(text="kebakaran pasar"))
+async def _plan(connection: AsyncConnection, f: ticket_query.TicketFilter, *off: str) -> str:
+    stmt = ticket_query.page_query(f, cursor=None, limit=51)
     sql = str(stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    await connection.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: force a choice
-    plan = "\n".join((await connection.execute(text(f"EXPLAIN {sql}"))).scalars())
+    for setting in off:  # tiny tables: take away the other ways, to see that this one is there
+        await connection.execute(text(f"SET LOCAL {setting} = off"))
+    return "\n".join((await connection.execute(text(f"EXPLAIN {sql}"))).scalars())
+
+
+async def test_a_search_reads_rare_words_from_the_gin_index_and_common_ones_newest_first(
+    connection: AsyncConnection,
+) -> None:
+    rare = "ularsawa" + secrets.token_hex(3)
+    await connection.execute(
+        text(
+            "INSERT INTO tickets (state, priority, description) "
+            "SELECT 'new', 5, 'pohon tumbang menutup jalan ' || g FROM generate_series(1, 3000) g"
+        )
+    )
+    await connection.execute(
+        text("INSERT INTO tickets (state, priority, description) VALUES ('new', 5, :d)"),
+        {"d": f"{rare} masuk rumah"},
+    )
+    await connection.execute(  # the newest: calls just opened, nothing written yet
+        text("INSERT INTO tickets (state, priority) SELECT 'new', 5 FROM generate_series(1, 500)")
+    )
+    await connection.execute(text("ANALYZE tickets"))
+
+    plan = await _plan(connection, ticket_query.TicketFilter(text=rare))
     assert "ix_tickets_search" in plan, plan
+    common = ticket_query.TicketFilter(text="pohon tumbang")
+    plan = await _plan(connection, common)
+    assert "Index Scan Backward using ix_tickets_worded_created_id" in plan, plan
+    assert "to_tsvector" not in plan, plan  # the stored document is checked, never recomputed
+
+
+async def test_a_ticket_number_search_reads_that_ticket_by_its_key(
+    connection: AsyncConnection,
+) -> None:
+    plan = await _plan(connection, ticket_query.TicketFilter(text="T000123"), "enable_seqscan")
+    assert "pk_tickets" in plan, plan
+    assert "ix_tickets_search" in plan or "ix_tickets_worded_created_id" in plan, plan
 
 
 async def test_input_the_database_cannot_store_is_a_422_not_a_crash(
