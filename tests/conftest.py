@@ -55,16 +55,20 @@ _UPSERT_USER = (
 )
 
 
+async def _connect(url: str) -> asyncpg.Connection:
+    base = make_url(url)
+    return await asyncpg.connect(
+        host=base.host, port=base.port, user=base.username, password=base.password,
+        database=base.database,
+    )  # fmt: skip
+
+
 def user_principal(url: str, role: Role, username: str, agency_id: int | None = None) -> Principal:
     """A principal for a user row made (or updated) now in ``url``'s database: the API refuses
     tokens of users that do not exist. No password can log in as it (``!`` is no hash)."""
 
     async def upsert() -> int:
-        base = make_url(url)
-        conn = await asyncpg.connect(
-            host=base.host, port=base.port, user=base.username, password=base.password,
-            database=base.database,
-        )  # fmt: skip
+        conn = await _connect(url)
         try:
             return int(await conn.fetchval(_UPSERT_USER, username, role.value, agency_id))
         finally:
@@ -78,17 +82,13 @@ def user_principal(url: str, role: Role, username: str, agency_id: int | None = 
 
 async def database_of_its_own(url: str, name: str) -> str:
     """``url`` with database ``name`` on the same server, created and migrated if missing."""
-    base = make_url(url)
-    conn = await asyncpg.connect(
-        host=base.host, port=base.port, user=base.username, password=base.password,
-        database=base.database,
-    )  # fmt: skip
+    conn = await _connect(url)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    own = base.set(database=name).render_as_string(hide_password=False)
+    own = make_url(url).set(database=name).render_as_string(hide_password=False)
     await asyncio.to_thread(upgrade, own)
     return own
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from core.settings import Settings
 from gateway import agi_client, main
+from gateway.ami import AmiConsumer
 from models.call import Call, CallEvent
 from models.ticket import Ticket
 from tests.conftest import free_port
@@ -82,3 +83,19 @@ async def timeline(engine: AsyncEngine, uniqueid: str) -> list[str]:
             select(CallEvent.kind).where(CallEvent.uniqueid == uniqueid).order_by(CallEvent.id)
         )
         return list(rows.scalars())
+
+
+@pytest.fixture
+async def ami(gateway: main.Gateway, tmp_path: Path) -> AsyncIterator[AmiConsumer]:
+    """The AMI consumer's handlers and writer, fed events directly (no socket)."""
+    settings = gateway.settings.model_copy(
+        update={
+            "asterisk": gateway.settings.asterisk.model_copy(
+                update={"mode": "host", "instance_dir": str(tmp_path)}
+            )
+        }
+    )
+    consumer = AmiConsumer(settings, gateway.store, gateway.recordings)
+    consumer.start_writer()
+    yield consumer
+    await consumer.stop(grace_seconds=5)

@@ -4,11 +4,9 @@ events are logged and ignored without stopping the consumer."""
 from __future__ import annotations
 
 import wave
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from panoramisk.message import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,22 +18,6 @@ from tests.gateway.ami_traffic import BASE_TIME, Caller
 from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row, timeline
 
 T0 = BASE_TIME
-
-
-@pytest.fixture
-async def ami(gateway: Gateway, tmp_path: Path) -> AsyncIterator[AmiConsumer]:
-    """The AMI consumer's handlers and writer, fed events directly (no socket)."""
-    settings = gateway.settings.model_copy(
-        update={
-            "asterisk": gateway.settings.asterisk.model_copy(
-                update={"mode": "host", "instance_dir": str(tmp_path)}
-            )
-        }
-    )
-    consumer = AmiConsumer(settings, gateway.store, gateway.recordings)
-    consumer.start_writer()
-    yield consumer
-    await consumer.stop(grace_seconds=5)
 
 
 async def feed(ami: AmiConsumer, *events: Message) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import ami as ami_module
 from gateway.ami import AmiConsumer
-from gateway.main import Gateway
 from tests.gateway.conftest import call_row, new_uniqueid
 
 
@@ -37,20 +35,11 @@ class SlowThenAnswering:
 
 
 @pytest.fixture
-async def consumer(gateway: Gateway, tmp_path: Path) -> AsyncIterator[AmiConsumer]:
-    settings = gateway.settings.model_copy(
-        update={
-            "asterisk": gateway.settings.asterisk.model_copy(
-                update={"mode": "host", "instance_dir": str(tmp_path)}
-            )
-        }
-    )
-    consumer = AmiConsumer(settings, gateway.store, gateway.recordings)
-    consumer.start_writer()
-    consumer.logged_in = True
-    yield consumer
-    consumer.manager = None
-    await consumer.stop(grace_seconds=5)
+async def consumer(ami: AmiConsumer) -> AsyncIterator[AmiConsumer]:
+    """The AMI consumer, logged in as far as it knows, with a manager each test sets."""
+    ami.logged_in = True
+    yield ami
+    ami.manager = None  # nothing of panoramisk's to close
 
 
 def _live(uniqueid: str) -> Message:
