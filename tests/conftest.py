@@ -95,7 +95,8 @@ async def database_of_its_own(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_async_engine(database_url, pool_size=5)
+    # a connection is checked before use: the fault tests stop and start the server under it
+    eng = create_async_engine(database_url, pool_size=5, pool_pre_ping=True)
     yield eng
     await eng.dispose()
 
