@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,38 +51,60 @@ def unique_number() -> str:
     return "0812" + f"{secrets.randbelow(10**8):08d}"
 
 
-@pytest.fixture(scope="session")
-def e2e_settings(database_url: str) -> Iterator[Settings]:
+def centre_settings(
+    database_url: str,
+    name: str,
+    calltakers: int,
+    rtp_base: int,
+    rtp_span: int,
+    **extra: Any,
+) -> Iterator[Settings]:
+    """Settings for a test centre of its own (``name`` marks its folders): free ports, its own
+    RTP range and ``calltakers`` SIPp call-taker contacts; ``extra`` adds settings sections
+    (``asterisk`` entries are merged). Skips without SIPp or root; removes its state at the end."""
     if shutil.which("sipp") is None:
         pytest.skip("SIPp is not installed (apt-get install sip-tester)")
     if os.geteuid() != 0:
         pytest.skip("the Asterisk chroot needs root")
-    ct_ports = [_free_udp_port(), _free_udp_port()]
-    rtp_base = 20000 + (os.getpid() % 50) * 400
-    state_dir = Path(tempfile.mkdtemp(prefix="siaga-e2e-state-"))
+    ct_ports = [_free_udp_port() for _ in range(calltakers)]
+    state_dir = Path(tempfile.mkdtemp(prefix=f"siaga-{name}-state-"))
+    asterisk = {
+        "instance_dir": f"/tmp/siaga-{name}-{uuid.uuid4().hex[:8]}",
+        "sip_port": _free_udp_port(),
+        "rtp_start": rtp_base,
+        "rtp_end": rtp_base + rtp_span - 1,
+        "calltakers": [
+            CallTaker(account=f"ct{i + 1}", contact=f"sip:ct{i + 1}@127.0.0.1:{port}")
+            for i, port in enumerate(ct_ports)
+        ],
+        **extra.pop("asterisk", {}),
+    }
     yield Settings(
         database_url=database_url,
         state_dir=state_dir,
         ami={"port": free_port(), "secret": secrets.token_urlsafe(24)},
         fastagi={"port": free_port()},
         api={"jwt_secret": secrets.token_urlsafe(32), "port": free_port()},
+        asterisk=asterisk,
+        **extra,
+    )
+    if not os.environ.get("SIAGA_E2E_KEEP"):
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(database_url: str) -> Iterator[Settings]:
+    yield from centre_settings(
+        database_url,
+        "e2e",
+        calltakers=2,
+        rtp_base=20000 + (os.getpid() % 50) * 400,
+        rtp_span=400,
         # no e2e test needs webhooks; this gateway lives for the whole run on the shared
         # database, and its workers would otherwise take (and refuse: loopback targets) the
         # messages other tests' receivers wait for
         webhooks={"workers": 0},
-        asterisk={
-            "instance_dir": f"/tmp/siaga-e2e-{uuid.uuid4().hex[:8]}",
-            "sip_port": _free_udp_port(),
-            "rtp_start": rtp_base,
-            "rtp_end": rtp_base + 399,
-            "calltakers": [
-                CallTaker(account="ct1", contact=f"sip:ct1@127.0.0.1:{ct_ports[0]}"),
-                CallTaker(account="ct2", contact=f"sip:ct2@127.0.0.1:{ct_ports[1]}"),
-            ],
-        },
     )
-    if not os.environ.get("SIAGA_E2E_KEEP"):
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

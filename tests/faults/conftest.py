@@ -7,22 +7,21 @@ Asterisk and settings. Every test here is marked ``e2e``."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from core.settings import CallTaker, Settings
+from core.settings import Settings
 from ops.sipp import SippRunner
-from tests.conftest import database_of_its_own, free_port
+from tests.conftest import database_of_its_own
 from tests.conftest import engine as engine  # this folder's database
 from tests.e2e.conftest import (  # noqa: F401  (fixtures reused by name)
     _free_udp_port,
     asterisk,
+    centre_settings,
     gateway,
     gateway_process,
 )
@@ -47,19 +46,12 @@ async def database_url(database_url: str) -> str:
 @pytest.fixture(scope="session")
 def e2e_settings(database_url: str) -> Iterator[Settings]:
     """Like the e2e settings, with its own RTP range and four call takers."""
-    if shutil.which("sipp") is None:
-        pytest.skip("SIPp is not installed (apt-get install sip-tester)")
-    if os.geteuid() != 0:
-        pytest.skip("the Asterisk chroot needs root")
-    ct_ports = [_free_udp_port() for _ in range(CALLTAKERS)]
-    rtp_base = 30000 + (os.getpid() % 20) * 500
-    state_dir = Path(tempfile.mkdtemp(prefix="siaga-faults-state-"))
-    yield Settings(
-        database_url=database_url,
-        state_dir=state_dir,
-        ami={"port": free_port(), "secret": secrets.token_urlsafe(24)},
-        fastagi={"port": free_port()},
-        api={"jwt_secret": secrets.token_urlsafe(32), "port": free_port()},
+    yield from centre_settings(
+        database_url,
+        "faults",
+        calltakers=CALLTAKERS,
+        rtp_base=30000 + (os.getpid() % 20) * 500,
+        rtp_span=500,
         # agencies' receivers on loopback, retried every fraction of a second while down
         webhooks={
             "allowlist": ["127.0.0.1"],
@@ -68,21 +60,9 @@ def e2e_settings(database_url: str) -> Iterator[Settings]:
             "jitter": 0.1,
             "poll_seconds": 0.2,
         },
-        asterisk={
-            "instance_dir": f"/tmp/siaga-faults-{uuid.uuid4().hex[:8]}",
-            "sip_port": _free_udp_port(),
-            # the carrier's side for callbacks: a SIPp "citizen" answers there
-            "carrier_contact": f"sip:127.0.0.2:{_free_udp_port()}",
-            "rtp_start": rtp_base,
-            "rtp_end": rtp_base + 499,
-            "calltakers": [
-                CallTaker(account=f"ct{i + 1}", contact=f"sip:ct{i + 1}@127.0.0.1:{port}")
-                for i, port in enumerate(ct_ports)
-            ],
-        },
+        # the carrier's side for callbacks: a SIPp "citizen" answers there
+        asterisk={"carrier_contact": f"sip:127.0.0.2:{_free_udp_port()}"},
     )
-    if not os.environ.get("SIAGA_E2E_KEEP"):
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
