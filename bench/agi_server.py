@@ -16,8 +16,9 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from core import eventloop
 from core.settings import FastAgiSettings, Settings
-from gateway.main import build, start, stop
+from gateway.main import build, settle, start, stop
 
 
 def tuned_engine(url: str) -> AsyncEngine:
@@ -42,6 +43,7 @@ async def serve(url: str, port: int, state_dir: Path, variant: str) -> None:
     gateway = build(settings, tuned_engine(url) if variant == "tuned" else None)
     await start(gateway, with_ami=False)
     await gateway.store.pool.open()  # as the first calls would; ready before the first session
+    settle()
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -60,7 +62,7 @@ def main() -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(url, port, state_dir, variant))
+    eventloop.run(serve(url, port, state_dir, variant))
 
 
 if __name__ == "__main__":

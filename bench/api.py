@@ -11,9 +11,10 @@ for the load and rebuilt from their own definitions, so the schema ends as migra
   itself (``GET .../tickets`` and its free-text parameter); if the app serves no such route yet,
   that is reported and only the database part below is measured.
 - Database: the queries a keyset-paginated list and a free-text search need, on the same table.
-- Creation: tickets opened the way the gateway opens them on the call path (one autocommit
-  statement per arriving call, ``services.calls.arrive`` on ``gateway.pg.CallPathPool``), 20 at a
-  time, at 1,000,000 rows; with the CPU this process and PostgreSQL spent per ticket.
+- Creation: tickets opened the way the gateway opens them on the call path (arrivals written in
+  batches by ``gateway.arrivals.ArrivalWriter``, one autocommit statement per batch), 20 arrivals
+  in flight at a time, at 1,000,000 rows; with the CPU this process and PostgreSQL spent per
+  ticket.
 """
 
 from __future__ import annotations
@@ -194,13 +195,14 @@ def _arrival(i: int, base: int) -> CallFact:
 async def create_tickets(
     engine: AsyncEngine, count: int, concurrency: int, pg_pid: int | None = None
 ) -> dict[str, Any]:
-    """Arrivals as the gateway writes them on the call path (``services.calls.arrive`` on its own
-    asyncpg connections, ``gateway.pg.CallPathPool``, one autocommit statement each)."""
+    """Arrivals as the gateway writes them on the call path (``gateway.arrivals.ArrivalWriter`` on
+    its own asyncpg connections: the arrivals that queue while a batch is written go together as
+    the next, one autocommit statement each batch)."""
+    from gateway.arrivals import ArrivalWriter
     from gateway.pg import CallPathPool, asyncpg_dsn
-    from services.calls import arrive
-    from services.rows import PgRows
 
     pool = CallPathPool(asyncpg_dsn(engine.url))  # the gateway's own size
+    writer = ArrivalWriter(pool)
     base = int(time.time() * 1000)
     it = iter(range(count))
     times: list[float] = []
@@ -209,8 +211,7 @@ async def create_tickets(
         for i in it:
             fact = _arrival(i, base)
             t0 = time.perf_counter()
-            async with pool.connection() as connection:
-                await arrive(PgRows(connection), fact)
+            await writer.submit(fact).done
             times.append(time.perf_counter() - t0)
 
     await pool.open(concurrency)

@@ -269,9 +269,10 @@ def _api(a: dict[str, Any]) -> list[str]:
     c = a.get("create", {})
     lines += [
         "",
-        "Ticket creation (arrivals as the gateway writes them: `services.calls.arrive`, one "
-        "autocommit statement each on `gateway.pg.CallPathPool`, "
-        f"{c.get('concurrency')} at a time, at 1,000,000 rows): **{c.get('tickets_per_s')} "
+        "Ticket creation (arrivals as the gateway writes them: `gateway.arrivals.ArrivalWriter`, "
+        "the arrivals that queue while a batch is written go as the next, one autocommit "
+        f"statement a batch; {c.get('concurrency')} in flight, at 1,000,000 rows): "
+        f"**{c.get('tickets_per_s')} "
         f"tickets/s**, p50 {c.get('p50_ms')} ms, p99 {c.get('p99_ms')} ms"
         + (
             f"; CPU per ticket: {per['client']} ms in the opening process, "

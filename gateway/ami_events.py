@@ -234,6 +234,18 @@ def fact_from_event(event: Event, now: datetime) -> CallFact | None:
 MEMBER_EVENTS = ("QueueMemberPause", "QueueMemberStatus", "QueueMember", "QueueMemberAdded")
 
 
+# Asterisk's answer to an asynchronous Originate (the callback worker, gateway.callbacks).
+ORIGINATE_RESPONSE = "OriginateResponse"
+# System events panoramisk acts on by itself: FullyBooted sends the actions left waiting by a lost
+# connection again, Shutdown drops the connection at once.
+CLIENT_EVENTS = ("FullyBooted", "Shutdown")
+# Every event the gateway's AMI session uses: manager.conf filters the session to these, so Asterisk
+# does not write (and the gateway's event loop does not read) the many other events of each call.
+# Answers to the gateway's own actions (CoreShowChannel, QueueStatus's QueueMember, the *Complete
+# list ends) are written to the asking session directly and pass no filter.
+SUBSCRIBED = (*PARSERS, *MEMBER_EVENTS, ORIGINATE_RESPONSE, *CLIENT_EVENTS)
+
+
 def member_pause(event: Any) -> tuple[str, bool] | None:
     """``("ct1", True)`` for a paused member, from any of MEMBER_EVENTS; None if unusable."""
     if event.get("Event") not in MEMBER_EVENTS:

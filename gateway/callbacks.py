@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.names import CallEventKind, DialplanVar
 from core.timeutil import utcnow
-from gateway.ami_events import event_time
+from gateway.ami_events import ORIGINATE_RESPONSE, event_time
 from services import callbacks
 from services.calls import CallFact
 
@@ -39,7 +39,7 @@ class CallbackWorker:
         ami = self.gateway.ami
         if ami is None or ami.manager is None or self._registered:
             return
-        ami.manager.register_event("OriginateResponse", self.on_originate_response)
+        ami.manager.register_event(ORIGINATE_RESPONSE, self.on_originate_response)
         self._registered = True
 
     def on_originate_response(self, manager: Any, event: Any) -> None:
@@ -125,7 +125,7 @@ class CallbackWorker:
         if callback.uniqueid not in self.placed:
             return  # settled by its OriginateResponse event already
         for message in messages:
-            if message.get("Event") == "OriginateResponse":
+            if message.get("Event") == ORIGINATE_RESPONSE:
                 self.placed.pop(callback.uniqueid, None)
                 self._settle(callback, message)
                 return

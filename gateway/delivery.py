@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core import eventloop
 from core.db import make_sessionmaker
 from core.settings import Settings, WebhookSettings, get_settings
 from core.timeutil import utcnow
@@ -311,4 +312,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(get_settings()))
+    eventloop.run(serve(get_settings()))

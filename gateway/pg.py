@@ -1,20 +1,16 @@
-"""The call path's own PostgreSQL connections: a small asyncpg pool for arrivals.
+"""The call path's own PostgreSQL connections: a small asyncpg pool for the arrival writer.
 
-An arrival is one statement in autocommit (``services.calls.arrive``); run on a plain asyncpg
-connection it costs a bind and an execute of a statement the connection has already prepared,
-without the ORM session around it. A connection goes back to the pool as it is (no reset round
-trip): the call path never changes a connection's state (no transaction left open, no LISTEN,
-no SET); one the server or the network dropped is discarded on its way back.
-
-The pool also tells the store when it is saturated (``admits``): an arrival that would wait longer
-for a connection than half its bound goes to the spool at once instead of waiting the bound out.
+A batch of arrivals is one statement in autocommit (``services.arrivals.arrive_many``); run on a
+plain asyncpg connection it costs a bind and an execute of a statement the connection has already
+prepared, without the ORM session around it. A connection goes back to the pool as it is (no reset
+round trip): the call path never changes a connection's state (no transaction left open, no
+LISTEN, no SET); one the server or the network dropped is discarded on its way back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,14 +20,21 @@ from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 8  # a handful of busy backends saturate 2 cores; more only contend inside PostgreSQL
+# One connection per batch written at once (``gateway.arrivals``): on 2 cores two keep the database
+# busy while the gateway prepares the next batch; more only contend inside PostgreSQL.
+POOL_SIZE = 1
 CONNECT_SECONDS = 2.0
 COMMAND_SECONDS = 5.0
 # Every statement on these connections finds its rows by an index (the caller's history, the call
 # by uniqueid, the policy row by id). Without seq scans the plan a connection caches stays an index
 # scan even when it was made while the tables were small (a fresh centre), instead of a full scan
-# of a table that has grown since.
-SERVER_SETTINGS = {"timezone": "UTC", "enable_seqscan": "off"}
+# of a table that has grown since. The arrival statement is planned once per connection (its
+# generic plan): planned again for each batch's values it cost PostgreSQL three times the CPU.
+SERVER_SETTINGS = {
+    "timezone": "UTC",
+    "enable_seqscan": "off",
+    "plan_cache_mode": "force_generic_plan",
+}
 
 
 def asyncpg_dsn(url: URL | str) -> str:
@@ -45,8 +48,7 @@ def asyncpg_dsn(url: URL | str) -> str:
 
 class CallPathPool:
     """Up to ``size`` connections, made on demand (``open`` makes the first few) and kept;
-    ``close`` closes them. ``busy`` counts the arrivals holding or waiting for a connection,
-    ``hold_seconds`` is a running mean of how long one holds it.
+    ``close`` closes them. ``busy`` counts the writers holding or waiting for a connection.
 
     Deliberately small: asyncpg's own pool wraps every acquire and release in extra tasks, which
     costs the call path more CPU than the statement's own client side."""
@@ -55,7 +57,6 @@ class CallPathPool:
         self.dsn = dsn
         self.size = size
         self.busy = 0
-        self.hold_seconds = 0.005
         self._idle: list[asyncpg.Connection] = []
         self._count = 0  # connections open or being opened
         # arrivals queued for a connection; a waiter given None tries again (one was dropped)
@@ -133,23 +134,11 @@ class CallPathPool:
                 return
         self._idle.append(connection)
 
-    def admits(self, bound_seconds: float) -> bool:
-        """Whether an arrival starting now should get a connection within half its bound."""
-        waiting = self.busy - self.size
-        if waiting < 0:
-            return True
-        return (waiting + 1) * self.hold_seconds / self.size < bound_seconds / 2
-
-    def saturated(self) -> bool:
-        """Every connection is held and arrivals are queued for one."""
-        return self._count >= self.size and self.busy > self.size
-
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         self.busy += 1
         try:
             connection = await self._get()
-            started = time.monotonic()
             try:
                 yield connection
             except BaseException as exc:
@@ -159,7 +148,6 @@ class CallPathPool:
                     connection.terminate()
                 raise
             finally:
-                self.hold_seconds += (time.monotonic() - started - self.hold_seconds) * 0.1
                 self._put(connection)
         finally:
             self.busy -= 1

@@ -4,8 +4,11 @@
 or a write past its bound while no other write finished) the store sends facts straight to the
 spool for a moment (the database is down: no call should wait on it again), and the replayer
 (``run_replayer``) writes the spool back once the database answers. A busy database is not a down
-one: an arrival that would queue too long for a connection, or that is slow while others finish,
-is spooled alone.
+one: an arrival that would queue too long for its batch, or that is slow while others finish, is
+spooled alone.
+
+Arrivals are written in batches by ``gateway.arrivals`` on the call path's own connections; other
+facts (AMI events, replays) each in a transaction of their own on the ORM session.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.names import CallEventKind
+from gateway.arrivals import ArrivalWriter, Entry
 from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
-from services.calls import CallFact, FactResult, apply_fact, arrive
-from services.rows import PgRows
+from services.calls import CallFact, FactResult, apply_fact
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class FactStore:
             bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
         self.pool = pool if pool is not None else CallPathPool(asyncpg_dsn(engine.url))
+        self.arrivals = ArrivalWriter(self.pool)
         self.spool = spool
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
@@ -57,7 +61,7 @@ class FactStore:
         self.database_ok = True
         # writes still running past their bound: never awaited on the call path (cancelling a
         # query can itself take long), harmless when they land (the spooled copy is idempotent)
-        self._late: set[asyncio.Task[FactResult]] = set()
+        self._late: set[asyncio.Future[FactResult]] = set()
 
     async def apply(self, fact: CallFact) -> FactResult:
         """Apply ``fact`` in its own transaction (no bound, raises on failure)."""
@@ -66,13 +70,6 @@ class FactStore:
                 return await apply_fact(session, fact)
         async with self.sessionmaker() as session, session.begin():
             return await apply_fact(session, fact)
-
-    async def _arrive(self, fact: CallFact, sent: list[bool]) -> FactResult:
-        """An arrival on the call path's own connections (no ORM session); ``sent`` gets an item
-        once it holds a connection (from then on the database has its statement)."""
-        async with self.pool.connection() as connection:
-            sent.append(True)
-            return await arrive(PgRows(connection), fact)
 
     async def record(self, fact: CallFact) -> FactResult | None:
         """Apply ``fact`` within the bound; on timeout or error spool it and return None.
@@ -84,17 +81,20 @@ class FactStore:
             self._spool(fact)
             return None
         arrival = fact.kind == CallEventKind.ARRIVED and fact.may_create
-        if arrival and not self.pool.admits(self.bound_seconds):
+        if arrival and not self.arrivals.admits(self.bound_seconds):
             self._spool(fact)
             return None
         started = time.monotonic()
-        sent: list[bool] = []
-        task = asyncio.ensure_future(self._arrive(fact, sent) if arrival else self.apply(fact))
+        entry: Entry | None = None
+        if arrival:
+            entry = self.arrivals.submit(fact)
+            task: asyncio.Future[FactResult] = entry.done
+        else:
+            task = asyncio.ensure_future(self.apply(fact))
         done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
-        if arrival and not done and not sent and self.pool.saturated():
-            # still queued for a connection the others hold: the database is busy, not down (no
-            # cool-down), and a write that never started is dropped rather than left to pile up
-            task.cancel()
+        if entry is not None and not done and self.arrivals.withdraw(entry):
+            # still queued behind the batches being written: the database is busy, not down (no
+            # cool-down); an arrival no batch holds yet is taken back rather than left to pile up
             self._spool(fact)
             return None
         exc: BaseException | None = task.exception() if done else TimeoutError()
@@ -121,7 +121,7 @@ class FactStore:
         self._progress = time.monotonic()
         return task.result()
 
-    def _late_done(self, task: asyncio.Task[FactResult]) -> None:
+    def _late_done(self, task: asyncio.Future[FactResult]) -> None:
         self._late.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("a late write failed too: %s", type(task.exception()).__name__)
@@ -131,6 +131,7 @@ class FactStore:
         connections (an arrival after this is spooled; replays use the sessionmaker)."""
         if self._late:
             await asyncio.wait(list(self._late), timeout=grace_seconds)
+        await self.arrivals.drain(grace_seconds)
         await self.pool.close()
 
     def _spool(self, fact: CallFact) -> None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from core.settings import CallTaker, Settings, get_settings
+from gateway.ami_events import SUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,15 @@ def _calltaker_sections(calltaker: CallTaker) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ami_event_filters(events: tuple[str, ...] = SUBSCRIBED) -> str:
+    """manager.conf lines letting only ``events`` through to the gateway's AMI session (matched on
+    the event name's hash, no regular expression run per event)."""
+    for name in events:
+        if not re.fullmatch(r"[A-Za-z0-9]+", name):
+            raise AsteriskError(f"AMI event name {name!r}: letters and digits only")
+    return "\n".join(f"eventfilter(action(include),name({name})) =" for name in events)
+
+
 def module_dir(settings: Settings) -> str:
     """Asterisk's module folder (as Asterisk sees it) in the root or on the host."""
     for candidate in MODULE_DIRS:
@@ -170,6 +180,7 @@ def template_values(settings: Settings) -> dict[str, str]:
         "ami_username": settings.ami.username,
         "ami_secret": settings.ami.secret.get_secret_value(),
         "ami_permit": settings.fastagi.host,
+        "ami_event_filters": ami_event_filters(),
     }
 
 

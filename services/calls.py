@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,9 +28,8 @@ from core.names import (
     TalkResult,
     TicketState,
 )
-from core.phone import normalise
 from services import autoclassify, events, triage
-from services.rows import Rows, SessionRows
+from services.rows import SessionRows
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +165,7 @@ def _values(fact: CallFact) -> dict[str, Any]:
     return values
 
 
-def _merge(name: str, kind: str) -> str:
+def merge_sql(name: str, kind: str) -> str:
     policy = POLICY[name]
     if name == "queue_position" and kind == CallEventKind.ABANDONED:
         policy = LAST
@@ -180,56 +178,43 @@ def _merge(name: str, kind: str) -> str:
     return f"{name} = GREATEST(calls.{name}, EXCLUDED.{name})"
 
 
-_OUTCOME_MERGE = (
+OUTCOME_MERGE = (
     f"outcome = CASE WHEN array_position({_ORDER_SQL}, EXCLUDED.outcome::text) > "
     f"array_position({_ORDER_SQL}, calls.outcome::text) "
     "THEN EXCLUDED.outcome ELSE calls.outcome END"
 )
 _RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
-_statements: dict[tuple[str, tuple[str, ...], bool, bool], str] = {}
+_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 
-def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool, gated: bool = False) -> str:
-    """The statement for a fact of ``kind`` carrying ``columns``, built once and kept.
-
-    ``gated`` (arrivals of a known number): the statement first reads the number's triage history
-    (``services.triage.HISTORY_SQL``) and writes only when there is none, the ordinary caller, whose
-    decision is then the normal one: one round trip. Otherwise it writes nothing and returns the
-    history (JSON) for the decision, and the caller runs the statement again, not gated.
-    """
-    key = (kind, columns, may_create, gated)
+def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
+    """The statement for a fact of ``kind`` carrying ``columns``, built once and kept. (Arrivals
+    have a statement of their own that takes many at once: ``services.arrivals``.)"""
+    key = (kind, columns, may_create)
     statement = _statements.get(key)
     if statement is not None:
         return statement
     if may_create:
-        # One statement (one round trip on the call path): the timeline row, the call, its ticket
-        # when it has none yet (the ticket id is drawn first, so the call can refer to it), and
-        # the ticket.opened event (services.events' channel and payload shape).
+        # One statement: the timeline row, the call, its ticket when it has none yet (the ticket
+        # id is drawn first, so the call can refer to it), and the ticket.opened event
+        # (services.events' channel and payload shape).
         names = ", ".join(("uniqueid", "direction", "outcome", "source", "ticket_id", *columns))
         params = ", ".join(
             [":uniqueid", ":direction", ":outcome", ":source", "(SELECT tid FROM ids)"]
             + [f":{n}" for n in columns]
         )
-        merges = [_merge(c, kind) for c in columns] + [
-            _OUTCOME_MERGE,
+        merges = [merge_sql(c, kind) for c in columns] + [
+            OUTCOME_MERGE,
             "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
         ]
-        if gated:
-            head = (
-                f"WITH hist AS ({triage.HISTORY_SQL}), "  # noqa: S608
-                "go AS (SELECT NOT EXISTS (SELECT 1 FROM hist) AS ok), "
-            )
-            history = "(SELECT json_agg(hist)::text FROM hist)"
-        else:
-            head, history = "WITH go AS (SELECT true AS ok), ", "NULL::text"
         sql = (
-            f"{head}ids AS (SELECT CASE WHEN NOT (SELECT ok FROM go) OR EXISTS ("  # noqa: S608
+            "WITH ids AS (SELECT CASE WHEN EXISTS ("  # noqa: S608
             "SELECT 1 FROM calls WHERE uniqueid = :uniqueid AND ticket_id IS NOT NULL) THEN NULL "
             "ELSE nextval(pg_get_serial_sequence('tickets', 'id')) END AS tid), "
             "ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
-            "SELECT :uniqueid, :kind, :at, CAST(:event_data AS jsonb) FROM go WHERE go.ok "
+            "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
             "ON CONFLICT (uniqueid, kind, at) DO NOTHING), "
-            f"c AS (INSERT INTO calls ({names}) SELECT {params} FROM go WHERE go.ok "
+            f"c AS (INSERT INTO calls ({names}) VALUES ({params}) "
             f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} {_RETURNING}), "
             "t AS (INSERT INTO tickets (id, state, priority, caller_number, caller_number_raw, "
             "triage_note, created_at, updated_at) "
@@ -243,8 +228,8 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool, gated: boo
             "'ticket_id', t.id, "
             "'number', 'T' || lpad(t.id::text, greatest(6, length(t.id::text)), '0'), "
             "'uniqueid', CAST(:uniqueid AS text), 'caller_number', t.caller_number, "
-            f"'priority', t.priority))::text) END AS notified, {history} AS history "
-            "FROM go LEFT JOIN c ON true LEFT JOIN t ON true"
+            "'priority', t.priority))::text) END AS notified "
+            "FROM c LEFT JOIN t ON true"
         )
     else:
         # the same merge rules, written for a plain UPDATE of a known call
@@ -276,7 +261,7 @@ _ADD_EVENT = text(
     "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
     "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
 )
-_FILL_TICKET_CALLER = (
+FILL_TICKET_CALLER = (
     "UPDATE tickets SET caller_number = COALESCE(caller_number, :caller_number), "
     "caller_number_raw = COALESCE(caller_number_raw, :caller_number_raw) "
     "WHERE id = :ticket_id AND (caller_number IS NULL OR caller_number_raw IS NULL) RETURNING id"
@@ -309,55 +294,13 @@ def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str
     }
 
 
-def _decided(fact: CallFact, decision: triage.TriageDecision) -> dict[str, Any]:
+def decided_params(fact: CallFact, decision: triage.TriageDecision) -> dict[str, Any]:
     data = dict(fact.data)
     data["queue_priority"] = decision.priority
     data["triage_code"] = decision.code
     if decision.reasons:
         data["triage_reasons"] = [str(r) for r in decision.reasons]
     return _params(fact, data, triage.format_reasons(decision))
-
-
-async def arrive(db: Rows, fact: CallFact) -> FactResult:
-    """An arrival: the triage decision, then the call, its ticket, timeline row and event.
-
-    A caller with a number and no triage history (nearly everyone) is one statement, one round
-    trip; a caller with history two (the history comes back with the first, unwritten; the second
-    writes with the decision); a repeated arrival of a call whose ticket lacks the caller one more.
-    """
-    caller = fact.data.get("caller_number")
-    number = normalise(caller) if caller else None
-    decision = triage.NORMAL_DECISION
-    params = _decided(fact, decision)
-    columns = tuple(sorted(k for k in params if k in POLICY))
-    row: Mapping[Any, Any] | None
-    if number:
-        settings = triage.cached_settings()
-        if settings is None:
-            setting_row = await db.row(triage.SETTINGS_SQL, {"id": triage.SETTINGS_ROW_ID})
-            settings = triage.remember_settings(setting_row["settings"] if setting_row else None)
-        history = triage.history_params(number, fact.at, settings)
-        row = await db.row(upsert_sql(fact.kind, columns, True, gated=True), {**params, **history})
-        if row is not None and row["history"] is not None:
-            calls, flags = triage.history_from(json.loads(row["history"]))
-            decision = triage.decide_on(number, calls, flags, fact.at, settings)
-            params = _decided(fact, decision)
-            row = await db.row(upsert_sql(fact.kind, columns, True), params)
-    else:
-        row = await db.row(upsert_sql(fact.kind, columns, True), params)
-    if row is None or row["id"] is None:  # cannot happen: an arrival always writes its call
-        raise RuntimeError(f"arrival of {fact.uniqueid} wrote no call")
-    call_id, ticket_id, opened = int(row["id"]), row["ticket_id"], bool(row["opened"])
-    if not opened and ticket_id is not None:
-        await db.row(
-            _FILL_TICKET_CALLER,
-            {
-                "ticket_id": ticket_id,
-                "caller_number": row["caller_number"],
-                "caller_number_raw": row["caller_number_raw"],
-            },
-        )
-    return FactResult(call_id, ticket_id, opened, decision)
 
 
 async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
@@ -367,6 +310,8 @@ async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
     """
     kind = CallEventKind(fact.kind)
     if kind is CallEventKind.ARRIVED and fact.may_create:
+        from services.arrivals import arrive  # it builds on this module
+
         return await arrive(SessionRows(session), fact)
     params = _params(fact, dict(fact.data), None)
     columns = tuple(sorted(k for k in params if k in POLICY))

@@ -26,6 +26,9 @@ class Rows(Protocol):
     async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
         """The first row of ``sql`` run with ``params`` (None when it returns none)."""
 
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
+        """Every row of ``sql`` run with ``params``."""
+
 
 class SessionRows:
     """``Rows`` on an ORM session or Core connection, in its transaction."""
@@ -39,6 +42,13 @@ class SessionRows:
             statement = _texts[sql] = text(sql)
         result = await self.session.execute(statement, dict(params))
         return result.mappings().first()
+
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
+        statement = _texts.get(sql)
+        if statement is None:
+            statement = _texts[sql] = text(sql)
+        result = await self.session.execute(statement, dict(params))
+        return list(result.mappings().all())
 
 
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -67,3 +77,10 @@ class PgRows:
         query, names = converted
         record = await self.connection.fetchrow(query, *(params[n] for n in names))
         return record  # type: ignore[no-any-return]
+
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
+        converted = _converted.get(sql)
+        if converted is None:
+            converted = _converted[sql] = positional(sql)
+        query, names = converted
+        return await self.connection.fetch(query, *(params[n] for n in names))  # type: ignore[no-any-return]

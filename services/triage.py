@@ -148,22 +148,35 @@ async def save_settings(
 
 
 # The number's prank/ghost tickets in the window and its live flags, in one ``UNION ALL``;
-# services.calls folds it into the arrival statement (one round trip for a caller without history).
+# services.arrivals folds it into the arrival statement (one round trip for a caller without
+# history), there with the arriving rows' columns in place of the parameters.
 # The window is written as a (caller_number, created_at) range so that only the index on that pair
 # can serve it: a plan cached without the values (the call path's prepared statement) must not
 # choose the created_at index, which would read every ticket of the window.
-HISTORY_SQL = (
-    "SELECT 'call' AS row, classification AS kind, NULL AS source, created_at AS at, "
-    "NULL::timestamptz AS expires_at, NULL AS reason, NULL::int AS penalty, NULL::bigint AS id, "
-    "NULL AS set_by "
-    "FROM tickets WHERE caller_number = :number "
-    "AND (caller_number, created_at) >= (:number, :since) "
-    "AND (caller_number, created_at) <= (:number, :now) AND classification IN (:prank, :ghost) "
-    "UNION ALL "
-    "SELECT 'flag', kind, source, created_at, expires_at, reason, priority_penalty, id, set_by "
-    "FROM caller_flags WHERE caller_number = :number AND created_at >= :flag_since "
-    "AND created_at <= :now AND (kind = :cleared OR expires_at IS NULL OR expires_at > :now)"
-)
+def history_sql(
+    number: str = ":number",
+    now: str = ":now",
+    since: str = ":since",
+    flag_since: str = ":flag_since",
+) -> str:
+    """``HISTORY_SQL`` with the given SQL expressions for the number, the arrival's time and the
+    starts of the ticket and flag windows (``history_params`` gives them as parameters)."""
+    return (
+        "SELECT 'call' AS row, classification AS kind, NULL AS source, created_at AS at, "  # noqa: S608
+        "NULL::timestamptz AS expires_at, NULL AS reason, NULL::int AS penalty, "
+        "NULL::bigint AS id, NULL AS set_by "
+        f"FROM tickets WHERE caller_number = {number} "
+        f"AND (caller_number, created_at) >= ({number}, {since}) "
+        f"AND (caller_number, created_at) <= ({number}, {now}) "
+        "AND classification IN (:prank, :ghost) "
+        "UNION ALL "
+        "SELECT 'flag', kind, source, created_at, expires_at, reason, priority_penalty, id, set_by "
+        f"FROM caller_flags WHERE caller_number = {number} AND created_at >= {flag_since} "
+        f"AND created_at <= {now} AND (kind = :cleared OR expires_at IS NULL OR expires_at > {now})"
+    )
+
+
+HISTORY_SQL = history_sql()
 _HISTORY = text(HISTORY_SQL)
 
 

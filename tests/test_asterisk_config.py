@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import wave
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from core.settings import CallTaker, Settings
-from ops.asterisk import CONF_DIR, TEMPLATES, AsteriskError, render, template_values
+from gateway import ami_events
+from gateway.ami import AmiConsumer
+from gateway.callbacks import CallbackWorker
+from ops.asterisk import (
+    CONF_DIR,
+    TEMPLATES,
+    AsteriskError,
+    ami_event_filters,
+    render,
+    template_values,
+)
+from tests.conftest import free_port
 
 SECRET = "an-ami-secret-of-some-length"
 
@@ -79,6 +93,44 @@ def test_manager_allows_only_the_gateway() -> None:
     assert "deny = 0.0.0.0/0.0.0.0" in manager
     assert "permit = 127.0.0.1/255.255.255.255" in manager
     assert f"secret = {SECRET}" in manager
+
+
+async def _registered_events() -> set[str]:
+    """The event names the gateway's AMI client listens for, as its own start-up registers them
+    (the AMI consumer, the callback worker, and panoramisk itself); nothing is listening on the
+    port, so no event ever arrives."""
+    settings = Settings(ami={"secret": SECRET, "port": free_port()})
+    consumer = AmiConsumer(settings, store=None, recordings={})  # type: ignore[arg-type]
+    consumer.start()
+    try:
+        gateway: Any = SimpleNamespace(ami=consumer)
+        CallbackWorker(gateway)._register()
+        assert consumer.manager is not None
+        return set(consumer.manager.callbacks)
+    finally:
+        await consumer.stop(grace_seconds=0.1)
+
+
+def _filtered_events(manager_conf: str) -> list[str]:
+    return re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\) =$", manager_conf, re.M)
+
+
+async def test_the_gateway_account_gets_exactly_the_events_the_gateway_listens_for() -> None:
+    manager = render((CONF_DIR / "manager.conf").read_text(), template_values(_settings()))
+    filtered = _filtered_events(manager)
+
+    registered = await _registered_events()
+    assert len(filtered) == len(set(filtered))
+    assert "Hangup" in registered and "OriginateResponse" in registered
+    # plus Shutdown, which panoramisk reads without a registration (it drops the connection)
+    assert set(filtered) == registered | set(ami_events.CLIENT_EVENTS)
+    # no other filter line lets anything else through
+    assert manager.count("eventfilter") == len(filtered)
+
+
+def test_an_odd_event_name_never_reaches_manager_conf() -> None:
+    with pytest.raises(AsteriskError, match="AMI event name"):
+        ami_event_filters(("Hangup", "Hangup) =\n[admin]"))
 
 
 def test_no_ami_secret_no_configuration() -> None:
