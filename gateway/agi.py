@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,7 @@ class IncomingRoute:
                 self.idle.set()
 
     async def _handle(self, request: Any) -> None:
+        started = time.perf_counter()
         arrival = parse_arrival(request.headers, self.queue)
         ticket, priority, warn = None, NORMAL_PRIORITY, False
         if arrival.fact is not None:
@@ -198,9 +200,10 @@ class IncomingRoute:
         variables = answer_for(arrival, ticket, priority, warn)
         await send_variables(request.reader, request.writer, variables)
         log.info(
-            "AGI incoming uniqueid=%s ticket=%s priority=%s caller=%s",
+            "AGI incoming uniqueid=%s ticket=%s priority=%s caller=%s in %.1f ms",
             arrival.uniqueid,
             ticket or "-",
             priority,
             arrival.caller or "unknown",
+            (time.perf_counter() - started) * 1000,
         )

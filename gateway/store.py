@@ -74,8 +74,9 @@ class FactStore:
     async def record(self, fact: CallFact) -> FactResult | None:
         """Apply ``fact`` within the bound; on timeout or error spool it and return None.
 
-        An arrival that finds the call path's connections saturated (it would wait for one longer
-        than half its bound) is spooled at once: the database is busy, not down, so no cool-down.
+        An arrival that would wait for its batch (``gateway.arrivals``) longer than half its bound
+        is spooled at once, and one still queued when its bound runs out is taken back and spooled:
+        the database is busy, not down, so no cool-down.
         """
         if time.monotonic() < self._down_until:
             self._spool(fact)
