@@ -20,9 +20,10 @@ from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
-# One connection per batch written at once (``gateway.arrivals``): on 2 cores two keep the database
-# busy while the gateway prepares the next batch; more only contend inside PostgreSQL.
-POOL_SIZE = 1
+# One connection per batch written at once (``gateway.arrivals``). Two: a batch held up (a lock, a
+# connection the network dropped) leaves the other writing; more only make smaller batches, and
+# each batch costs PostgreSQL about as much as one arrival alone.
+POOL_SIZE = 2
 CONNECT_SECONDS = 2.0
 COMMAND_SECONDS = 5.0
 # Every statement on these connections finds its rows by an index (the caller's history, the call

@@ -94,9 +94,8 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         OUTCOME_MERGE,
         "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
     ]
-    # No ORDER BY: one batch is written at a time (``gateway.pg.POOL_SIZE``), and every other
-    # writer of these rows writes one call per statement, so no two statements can wait on each
-    # other's rows in opposite orders.
+    # Calls are written in uniqueid order: two batches written at once that share calls (a repeated
+    # arrival) take their rows in the same order, so neither waits on the other in a circle.
     sql = (
         f"{head}go AS (SELECT a.*, {found} AS history FROM a), "  # noqa: S608
         # a scalar lookup by the unique uniqueid: an EXISTS here may be planned as a hash of
@@ -110,7 +109,7 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         "c AS (INSERT INTO calls (uniqueid, direction, outcome, source, ticket_id, "
         f"{', '.join(columns)}) SELECT go.uniqueid, :direction, :outcome, go.source, ids.tid, "
         f"{', '.join('go.' + c for c in columns)} FROM go JOIN ids ON ids.n = go.n "
-        "WHERE go.history IS NULL "
+        "WHERE go.history IS NULL ORDER BY go.uniqueid "
         f"ON CONFLICT (uniqueid) DO UPDATE SET {', '.join(merges)} "
         "RETURNING id, uniqueid, ticket_id, caller_number, caller_number_raw, queue_priority), "
         "t AS (INSERT INTO tickets (id, state, priority, caller_number, caller_number_raw, "

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.names import CallOutcome
 from core.settings import Settings
+from models import Call
 from ops.asterisk import AsteriskInstance
 from ops.sipp import SippRunner
 from tests.e2e.conftest import GatewayProcess, cdr_rows, eventually
@@ -50,20 +51,40 @@ async def test_asterisk_restart_under_traffic_leaves_no_call_without_its_ticket(
     # before the restart: every call that reached Asterisk has exactly one ticket, ended
     reached = {r["src"] for r in cdr_rows(asterisk)} & set(before.numbers)
 
+    def complete(call: Call) -> bool:
+        return bool(
+            call.ended_at
+            and call.outcome != CallOutcome.IN_PROGRESS
+            and call.ticket_id is not None
+            and call.recording_path
+        )
+
     async def settled() -> list | None:  # type: ignore[type-arg]
+        # a fact the gateway spooled while Asterisk went away reaches the database on replay
         calls = await calls_of(engine, before.numbers)
-        done = [c for c in calls if c.ended_at and c.outcome != CallOutcome.IN_PROGRESS]
         return (
             calls
-            if len(done) == len(calls) and reached <= {c.caller_number_raw for c in calls}
+            if all(complete(c) for c in calls) and reached <= {c.caller_number_raw for c in calls}
             else None
         )
 
-    calls = await eventually(settled, timeout=60, interval=2)
+    try:
+        calls = await eventually(settled, timeout=60, interval=2)
+    except AssertionError as timeout:
+        calls = await calls_of(engine, before.numbers)
+        left = [
+            (c.uniqueid, c.caller_number_raw, c.ticket_id, c.recording_path, c.outcome, c.source)
+            for c in calls
+            if not complete(c)
+        ]
+        missing = reached - {c.caller_number_raw for c in calls}
+        raise AssertionError(
+            f"calls left incomplete: {left}; reached Asterisk, no call: {missing}"
+        ) from timeout
     assert (
         len({c.uniqueid for c in calls}) == len(calls) == len({c.caller_number_raw for c in calls})
     )
-    assert all(c.ticket_id is not None and c.recording_path for c in calls)
+    assert all(complete(c) for c in calls)
     log.warning(
         "Asterisk restart: before %d placed, %d reached Asterisk's CDR, %d tickets; after: %s",
         len(before.numbers),
