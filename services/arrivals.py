@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql
 
-from core.names import CallEventKind, Classification, FlagKind
+from core.names import CallEventKind
 from core.phone import normalise
 from models import Call
 from services import triage
@@ -40,6 +40,7 @@ from services.calls import (
     decided_params,
     merge_sql,
 )
+from services.prank_policy import PolicySettings
 from services.rows import Rows
 
 ARRIVED = CallEventKind.ARRIVED.value
@@ -137,17 +138,15 @@ def _batch_params(
     facts: Sequence[CallFact],
     numbers: Sequence[str | None],
     decisions: Sequence[triage.TriageDecision],
-    settings: Any,
+    settings: PolicySettings,
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The batch's columns and parameters: one array per per-row value, the shared ones once."""
     each = [decided_params(f, d) for f, d in zip(facts, decisions, strict=True)]
     columns = tuple(sorted({k for p in each for k in p if k in POLICY}))
     window = timedelta(hours=settings.window_hours)
     params: dict[str, Any] = {name: each[0][name] for name in _SHARED}
+    params.update(triage.HISTORY_KINDS)
     params.update(
-        prank=Classification.PRANK.value,
-        ghost=Classification.GHOST.value,
-        cleared=FlagKind.CLEARED.value,
         r_number=list(numbers),
         r_since=[f.at - window for f in facts],
         r_flag_since=[f.at - triage.FLAG_LOOKBACK for f in facts],
@@ -162,7 +161,7 @@ async def _write(
     facts: Sequence[CallFact],
     numbers: Sequence[str | None],
     decisions: Sequence[triage.TriageDecision],
-    settings: Any,
+    settings: PolicySettings,
     gated: bool,
 ) -> list[Mapping[Any, Any]]:
     columns, params = _batch_params(facts, numbers, decisions, settings)

@@ -37,18 +37,19 @@ class SessionRows:
         self.session = session
 
     async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
-        statement = _texts.get(sql)
-        if statement is None:
-            statement = _texts[sql] = text(sql)
-        result = await self.session.execute(statement, dict(params))
+        result = await self.session.execute(_text(sql), dict(params))
         return result.mappings().first()
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
-        statement = _texts.get(sql)
-        if statement is None:
-            statement = _texts[sql] = text(sql)
-        result = await self.session.execute(statement, dict(params))
+        result = await self.session.execute(_text(sql), dict(params))
         return list(result.mappings().all())
+
+
+def _text(sql: str) -> TextClause:
+    statement = _texts.get(sql)
+    if statement is None:
+        statement = _texts[sql] = text(sql)
+    return statement
 
 
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -71,16 +72,19 @@ class PgRows:
         self.connection = connection
 
     async def row(self, sql: str, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
-        converted = _converted.get(sql)
-        if converted is None:
-            converted = _converted[sql] = positional(sql)
-        query, names = converted
-        record = await self.connection.fetchrow(query, *(params[n] for n in names))
+        query, values = _bound(sql, params)
+        record = await self.connection.fetchrow(query, *values)
         return record  # type: ignore[no-any-return]
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
-        converted = _converted.get(sql)
-        if converted is None:
-            converted = _converted[sql] = positional(sql)
-        query, names = converted
-        return await self.connection.fetch(query, *(params[n] for n in names))  # type: ignore[no-any-return]
+        query, values = _bound(sql, params)
+        return await self.connection.fetch(query, *values)  # type: ignore[no-any-return]
+
+
+def _bound(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``sql`` in positional form (converted once) and ``params`` in its order."""
+    converted = _converted.get(sql)
+    if converted is None:
+        converted = _converted[sql] = positional(sql)
+    query, names = converted
+    return query, [params[n] for n in names]

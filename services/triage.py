@@ -178,6 +178,12 @@ def history_sql(
 
 HISTORY_SQL = history_sql()
 _HISTORY = text(HISTORY_SQL)
+# The parameters of ``history_sql`` that are the same for every caller.
+HISTORY_KINDS = {
+    "prank": Classification.PRANK.value,
+    "ghost": Classification.GHOST.value,
+    "cleared": FlagKind.CLEARED.value,
+}
 
 
 def history_params(number: str, now: datetime, settings: PolicySettings) -> dict[str, Any]:
@@ -186,9 +192,7 @@ def history_params(number: str, now: datetime, settings: PolicySettings) -> dict
         "now": now,
         "since": now - timedelta(hours=settings.window_hours),
         "flag_since": now - FLAG_LOOKBACK,
-        "prank": Classification.PRANK.value,
-        "ghost": Classification.GHOST.value,
-        "cleared": FlagKind.CLEARED.value,
+        **HISTORY_KINDS,
     }
 
 

@@ -24,6 +24,20 @@ def fresh_policy_cache() -> Iterator[None]:
     triage.forget_cached_settings()
 
 
+# A policy set explicitly by the tests that compute scores by hand: 24 h window, 6 h half-life,
+# threshold 3, prank weight 1, ghost weight 0.25, penalty 3, warning on.
+STRICT_POLICY = {
+    "enabled": True,
+    "window_hours": 24,
+    "half_life_hours": 6,
+    "threshold": 3,
+    "prank_weight": 1,
+    "ghost_weight": 0.25,
+    "priority_penalty": 3,
+    "warn": True,
+}
+
+
 def new_number() -> str:
     """A caller number no other test uses (E.164, Indonesian mobile)."""
     return "+62812" + str(secrets.randbelow(10**8)).zfill(8)

@@ -15,19 +15,10 @@ from services.arrivals import arrive_many
 from services.calls import CallFact
 from services.rows import SessionRows
 from services.triage import NORMAL_PRIORITY
-from tests.triage.conftest import add_call, new_number
+from tests.triage.conftest import STRICT_POLICY, add_call, new_number
 
 NOW = datetime(2041, 6, 2, 3, 0, tzinfo=UTC)
-POLICY = {
-    "enabled": True,
-    "window_hours": 24,
-    "half_life_hours": 6,
-    "threshold": 3,
-    "prank_weight": 1,
-    "ghost_weight": 0.25,
-    "priority_penalty": 3,
-    "warn": True,
-}
+POLICY = STRICT_POLICY
 
 
 def arrival(uniqueid: str, number: str | None, **data: object) -> CallFact:

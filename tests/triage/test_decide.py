@@ -18,19 +18,10 @@ from models import AuditEntry, Call, CallerFlag, Ticket
 from services import caller_history, triage
 from services.calls import CallFact, FactResult, apply_fact
 from services.triage import NORMAL_PRIORITY
-from tests.triage.conftest import add_call, new_number
+from tests.triage.conftest import STRICT_POLICY, add_call, new_number
 
 NOW = datetime(2041, 5, 10, 5, 0, tzinfo=UTC)  # 12:00 WIB
-POLICY = {
-    "enabled": True,
-    "window_hours": 24,
-    "half_life_hours": 6,
-    "threshold": 3,
-    "prank_weight": 1,
-    "ghost_weight": 0.25,
-    "priority_penalty": 3,
-    "warn": True,
-}
+POLICY = STRICT_POLICY
 PRANK, GHOST = Classification.PRANK.value, Classification.GHOST.value
 
 
@@ -109,8 +100,13 @@ async def test_later_calls_never_count_for_an_earlier_decision(session: AsyncSes
 async def test_manual_flag_overrides_policy_and_expires(session: AsyncSession) -> None:
     number = new_number()
     flag = await caller_history.set_flag(
-        session, number, actor="spv", reason="ancaman bom palsu", hours=2,
-        priority_penalty=4, now=NOW - timedelta(hours=1),
+        session,
+        number,
+        actor="spv",
+        reason="ancaman bom palsu",
+        hours=2,
+        priority_penalty=4,
+        now=NOW - timedelta(hours=1),
     )
     assert flag["status"] == "active"
     decision = await triage.decide(session, number, NOW)
@@ -119,9 +115,9 @@ async def test_manual_flag_overrides_policy_and_expires(session: AsyncSession) -
     assert "ancaman bom palsu" in (triage.format_reasons(decision) or "")
     assert not (await triage.decide(session, number, NOW + timedelta(hours=1, seconds=1))).flagged
     audits = await session.scalar(
-        select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.entity == "caller_flag", AuditEntry.entity_id == number
-        )
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.entity == "caller_flag", AuditEntry.entity_id == number)
     )
     assert audits == 1
 
@@ -140,9 +136,9 @@ async def test_lift_clears_policy_flag_until_new_pranks_accumulate(session: Asyn
         await add_call(session, number, NOW + timedelta(minutes=minutes), classification=PRANK)
     again = await triage.decide(session, number, later)
     assert again.flagged and again.source == FlagSource.POLICY
-    kinds = list(await session.scalars(
-        select(CallerFlag.kind).where(CallerFlag.caller_number == number)
-    ))
+    kinds = list(
+        await session.scalars(select(CallerFlag.kind).where(CallerFlag.caller_number == number))
+    )
     assert kinds == [FlagKind.CLEARED.value]
 
 
