@@ -193,7 +193,9 @@ class IncomingRoute:
             recording = arrival.fact.data.get("recording_path")
             if recording and len(self.recordings) < 100_000:
                 self.recordings[arrival.fact.uniqueid] = recording
-            result = await self.store.record(arrival.fact)
+            result = self.store.answer_ahead(arrival.fact)
+            if result is None:
+                result = await self.store.record(arrival.fact)
             if result is not None and result.decision is not None:
                 ticket = result.ticket_number
                 priority, warn = result.decision.priority, result.decision.warn

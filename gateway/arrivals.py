@@ -54,11 +54,14 @@ class ArrivalWriter:
         # turn late (an arrival submitted in between would find no writer coming for it)
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()  # set while no arrival is queued or being written
+        self._idle.set()
 
     def submit(self, fact: CallFact) -> Entry:
         """Queue ``fact`` (an arrival) for the next batch; its result comes on ``entry.done``."""
         entry = Entry(fact, asyncio.get_running_loop().create_future())
         self._queue.append(entry)
+        self._idle.clear()
         if self._active < self.writers:
             self._active += 1
             task = asyncio.create_task(self._write_batches())
@@ -77,6 +80,16 @@ class ArrivalWriter:
         if not entry.done.done():
             entry.done.cancel()
         return True
+
+    def withdraw_all(self) -> list[Entry]:
+        """Take back every arrival no batch holds yet (on stop, after ``drain``)."""
+        entries = [e for e in self._queue if not e.taken and not e.done.done()]
+        self._queue.clear()
+        for entry in entries:
+            entry.done.cancel()
+        if not self._active:
+            self._idle.set()
+        return entries
 
     def admits(self, bound_seconds: float) -> bool:
         """Whether an arrival submitted now should be written within half its bound: the batches
@@ -108,6 +121,8 @@ class ArrivalWriter:
             await self._write_queued()
         finally:
             self._active -= 1
+            if not self._active and not self._queue:
+                self._idle.set()
 
     async def _write_queued(self) -> None:
         while self._queue:
@@ -134,6 +149,10 @@ class ArrivalWriter:
             for entry, result in zip(batch, results, strict=True):
                 if not entry.done.done():
                     entry.done.set_result(result)
+
+    async def settled(self) -> None:
+        """Until every arrival submitted so far has been written (or has failed)."""
+        await self._idle.wait()
 
     async def drain(self, grace_seconds: float) -> None:
         """Let the batches being written finish (on stop), within ``grace_seconds``."""

@@ -29,8 +29,10 @@ from core.db import make_sessionmaker
 from core.settings import Settings, get_settings
 from gateway import callbacks, delivery, health, reconcile
 from gateway.agi import ROUTE, IncomingRoute
+from gateway.ahead import Ahead
 from gateway.ami import AmiConsumer
 from gateway.fastagi import FastAgiApplication
+from gateway.pg import asyncpg_dsn
 from gateway.spool import Spool
 from gateway.store import FactStore
 
@@ -88,7 +90,12 @@ def build(settings: Settings, engine: AsyncEngine | None = None) -> Gateway:
         engine = gateway_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     spool = Spool(settings.spool_dir)
-    store = FactStore(sessionmaker, spool, settings.fastagi.db_bound_seconds)
+    store = FactStore(
+        sessionmaker,
+        spool,
+        settings.fastagi.db_bound_seconds,
+        ahead=Ahead(asyncpg_dsn(engine.url)),
+    )
     return Gateway(settings, engine, sessionmaker, store)
 
 
@@ -106,6 +113,8 @@ async def start(gateway: Gateway, with_ami: bool = True) -> None:
         await asyncio.wait_for(gateway.store.pool.open(), POOL_OPEN_SECONDS)
     except Exception as exc:  # the database is away: the first arrival opens it (or spools)
         log.warning("call path's database pool not open yet (%s)", type(exc).__name__)
+    if gateway.store.ahead is not None:  # answers ahead once it has loaded the callers' history
+        gateway.tasks.append(asyncio.create_task(gateway.store.ahead.run(gateway.stopping)))
     if with_ami:
         gateway.ami = AmiConsumer(settings, gateway.store, gateway.recordings)
         gateway.ami.start()

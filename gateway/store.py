@@ -9,11 +9,16 @@ spooled alone.
 
 Arrivals are written in batches by ``gateway.arrivals`` on the call path's own connections; other
 facts (AMI events, replays) each in a transaction of their own on the ORM session.
+
+``answer_ahead`` answers an arrival before it is written, when ``gateway.ahead`` knows the caller
+has no triage history and holds a ticket id drawn ahead: the answer is that ticket and the normal
+priority, and the arrival (carrying the id) is written behind it, or spooled within the bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -21,10 +26,13 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.names import CallEventKind
+from core.phone import normalise
+from gateway.ahead import Ahead
 from gateway.arrivals import ArrivalWriter, Entry
 from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
-from services.calls import CallFact, FactResult, apply_fact
+from services.calls import DRAWN_TICKET, CallFact, FactResult, apply_fact
+from services.triage import NORMAL_DECISION
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,9 @@ log = logging.getLogger(__name__)
 COOL_DOWN_SECONDS = 1.0
 # Longest pause between replay attempts while the database stays down.
 REPLAY_MAX_PAUSE = 5.0
+# Calls answered ahead that this process remembers: one asked again takes the written path, which
+# answers the ticket the first arrival opened.
+REMEMBERED = 10_000
 
 
 class FactStore:
@@ -44,6 +55,7 @@ class FactStore:
         spool: Spool,
         bound_seconds: float,
         pool: CallPathPool | None = None,
+        ahead: Ahead | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # An arrival is one atomic statement (call, ticket, timeline, event, with the triage read
@@ -54,6 +66,9 @@ class FactStore:
         )
         self.pool = pool if pool is not None else CallPathPool(asyncpg_dsn(engine.url))
         self.arrivals = ArrivalWriter(self.pool)
+        self.ahead = ahead
+        self._replaying = asyncio.Lock()
+        self._answered: dict[str, int] = {}  # uniqueid -> ticket id answered ahead (oldest first)
         self.spool = spool
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
@@ -78,6 +93,11 @@ class FactStore:
         is spooled at once, and one still queued when its bound runs out is taken back and spooled:
         the database is busy, not down, so no cool-down.
         """
+        drawn = self._answered.get(fact.uniqueid)
+        if drawn is not None and fact.may_create:
+            # a fact about a call answered ahead may come before its arrival is written: if it
+            # opens the call's ticket, it opens the one the caller was answered with
+            fact.data.setdefault(DRAWN_TICKET, drawn)
         if time.monotonic() < self._down_until:
             self._spool(fact)
             return None
@@ -108,19 +128,81 @@ class FactStore:
             self._spool(fact)
             return None
         if exc is not None:
-            self._down_until = time.monotonic() + COOL_DOWN_SECONDS
-            if self.database_ok:
-                log.error(
-                    "database unavailable (%s: %.200s): spooling call facts",
-                    type(exc).__name__,
-                    exc,
-                )
-            self.database_ok = False
+            self._failed(exc)
             self._spool(fact)
             return None
         self.database_ok = True
         self._progress = time.monotonic()
         return task.result()
+
+    def answer_ahead(self, fact: CallFact) -> FactResult | None:
+        """The answer for an arrival without waiting for the database, or None (the caller may have
+        history, no id is drawn, or the call was answered before): then ``record`` it.
+
+        The arrival is written behind the answer in the next batch. One no batch holds when the
+        bound runs out, or whose write fails, is spooled with its ticket id: the ticket the caller
+        was answered with is opened when the spool is written back."""
+        ahead = self.ahead
+        if ahead is None or fact.kind != CallEventKind.ARRIVED or not fact.may_create:
+            return None
+        if fact.uniqueid in self._answered:
+            return None
+        caller = fact.data.get("caller_number")
+        if ahead.may_have_history(normalise(caller) if caller else None):
+            return None
+        ticket_id = ahead.take()
+        if ticket_id is None:
+            return None
+        self._answered[fact.uniqueid] = ticket_id
+        if len(self._answered) > REMEMBERED:
+            del self._answered[next(iter(self._answered))]
+        fact.data[DRAWN_TICKET] = ticket_id
+        if time.monotonic() < self._down_until:
+            self._spool(fact)
+        else:
+            entry = self.arrivals.submit(fact)
+            timer = asyncio.get_running_loop().call_later(
+                self.bound_seconds, self._behind_due, entry
+            )
+            entry.done.add_done_callback(functools.partial(self._behind_done, entry, timer))
+        return FactResult(ticket_id=ticket_id, decision=NORMAL_DECISION)
+
+    def _behind_due(self, entry: Entry) -> None:
+        """An arrival answered ahead, still queued when its bound ran out: spooled instead."""
+        if self.arrivals.withdraw(entry):
+            self._spool(entry.fact)
+
+    def _behind_done(
+        self, entry: Entry, timer: asyncio.TimerHandle, done: asyncio.Future[FactResult]
+    ) -> None:
+        timer.cancel()
+        if done.cancelled():  # withdrawn: spooled by ``_behind_due``
+            return
+        exc = done.exception()
+        if exc is not None:
+            self._failed(exc)
+            self._spool(entry.fact)
+            return
+        self.database_ok = True
+        self._progress = time.monotonic()
+        result = done.result()
+        drawn = entry.fact.data.get(DRAWN_TICKET)
+        if result.ticket_id != drawn:
+            log.warning(
+                "call uniqueid=%s already had ticket %s: the number answered ahead (%s) is unused",
+                entry.fact.uniqueid,
+                result.ticket_number,
+                drawn,
+            )
+
+    def _failed(self, exc: BaseException) -> None:
+        """A write failed: the database is down; facts go straight to the spool for a moment."""
+        self._down_until = time.monotonic() + COOL_DOWN_SECONDS
+        if self.database_ok:
+            log.error(
+                "database unavailable (%s: %.200s): spooling call facts", type(exc).__name__, exc
+            )
+        self.database_ok = False
 
     def _late_done(self, task: asyncio.Future[FactResult]) -> None:
         self._late.discard(task)
@@ -133,6 +215,8 @@ class FactStore:
         if self._late:
             await asyncio.wait(list(self._late), timeout=grace_seconds)
         await self.arrivals.drain(grace_seconds)
+        for entry in self.arrivals.withdraw_all():  # answered ahead, never written: kept on disk
+            self._spool(entry.fact)
         await self.pool.close()
 
     def _spool(self, fact: CallFact) -> None:
@@ -143,9 +227,10 @@ class FactStore:
 
     async def replay_once(self) -> int:
         """Write the spool into the database; returns the number of facts written."""
-        if not self.spool.pending():
-            return 0
-        count = await self.spool.replay(self._apply_or_reject)
+        async with self._replaying:  # the replayer's and the stop's replay take turns
+            if not self.spool.pending():
+                return 0
+            count = await self.spool.replay(self._apply_or_reject)
         if count:
             log.info("replayed %d spooled call facts", count)
         self._down_until = 0.0

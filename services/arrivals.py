@@ -32,6 +32,7 @@ from core.phone import normalise
 from models import Call
 from services import triage
 from services.calls import (
+    DRAWN_TICKET,
     FILL_TICKET_CALLER,
     OUTCOME_MERGE,
     POLICY,
@@ -54,6 +55,7 @@ _PER_ROW = (
     ("source", "text"),
     ("event_data", "text"),
     ("note", "text"),  # the ticket's triage note
+    ("drawn", "bigint"),  # the ticket id drawn ahead (NULL: take the next one)
 )
 # Values shared by the whole batch.
 _SHARED = (
@@ -103,7 +105,8 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         # every call with a ticket, which grows with the table
         "ids AS (SELECT go.n, CASE WHEN go.history IS NULL AND (SELECT calls.ticket_id "
         "FROM calls WHERE calls.uniqueid = go.uniqueid) IS NULL "
-        "THEN nextval(pg_get_serial_sequence('tickets', 'id')) END AS tid FROM go), "
+        "THEN COALESCE(go.drawn, nextval(pg_get_serial_sequence('tickets', 'id'))) END AS tid "
+        "FROM go), "
         "ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
         "SELECT go.uniqueid, :kind, go.at, CAST(go.event_data AS jsonb) FROM go "
         "WHERE go.history IS NULL ON CONFLICT (uniqueid, kind, at) DO NOTHING), "
@@ -119,7 +122,7 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         "c.caller_number, c.caller_number_raw, go.note, go.at, now() "
         "FROM c JOIN go ON go.uniqueid = c.uniqueid "
         "JOIN ids ON ids.n = go.n AND ids.tid = c.ticket_id "
-        "RETURNING id, priority, caller_number) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id, priority, caller_number) "
         "SELECT go.n, c.id, c.ticket_id, c.caller_number, c.caller_number_raw, "
         "t.id IS NOT NULL AS opened, "
         "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
@@ -150,6 +153,7 @@ def _batch_params(
         r_number=list(numbers),
         r_since=[f.at - window for f in facts],
         r_flag_since=[f.at - triage.FLAG_LOOKBACK for f in facts],
+        r_drawn=[f.data.get(DRAWN_TICKET) for f in facts],
     )
     for name in ("uniqueid", "at", "source", "event_data", "note", *columns):
         params[f"r_{name}"] = [p.get(name) for p in each]

@@ -43,9 +43,7 @@ REASONS = {
 _TICKET = text(
     "SELECT id, classification, classified_by, triage_note FROM tickets WHERE id = :id FOR UPDATE"
 )
-_CALLS = text(
-    "SELECT outcome, triage, answered_at, ended_at FROM calls WHERE ticket_id = :id"
-)
+_CALLS = text("SELECT outcome, triage, answered_at, ended_at FROM calls WHERE ticket_id = :id")
 _SET = text(
     "UPDATE tickets SET classification = CAST(:classification AS varchar), "
     "classified_by = CAST(:by AS varchar), "
@@ -180,4 +178,3 @@ async def callback_worklist(
         item["ticket_number"] = f"T{r.ticket_id:06d}" if r.ticket_id else None
         result.append(item)
     return result
-

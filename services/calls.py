@@ -183,6 +183,10 @@ OUTCOME_MERGE = (
     f"array_position({_ORDER_SQL}, calls.outcome::text) "
     "THEN EXCLUDED.outcome ELSE calls.outcome END"
 )
+# A fact's ``data`` key for the ticket id the gateway drew ahead and answered the call with
+# (``gateway.ahead``): whichever fact opens the call's ticket opens it with that id. Spooled facts
+# keep it.
+DRAWN_TICKET = "drawn_ticket_id"
 _RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
 _statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
@@ -210,7 +214,8 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
         sql = (
             "WITH ids AS (SELECT CASE WHEN EXISTS ("  # noqa: S608
             "SELECT 1 FROM calls WHERE uniqueid = :uniqueid AND ticket_id IS NOT NULL) THEN NULL "
-            "ELSE nextval(pg_get_serial_sequence('tickets', 'id')) END AS tid), "
+            "ELSE COALESCE(CAST(:drawn AS bigint), "
+            "nextval(pg_get_serial_sequence('tickets', 'id'))) END AS tid), "
             "ev AS (INSERT INTO call_events (uniqueid, kind, at, data) "
             "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
             "ON CONFLICT (uniqueid, kind, at) DO NOTHING), "
@@ -220,7 +225,9 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             "triage_note, created_at, updated_at) "
             "SELECT c.ticket_id, :state, COALESCE(c.queue_priority, :normal_priority), "
             "c.caller_number, c.caller_number_raw, :note, :at, now() "
-            "FROM c JOIN ids ON c.ticket_id = ids.tid RETURNING id, priority, caller_number) "
+            # two facts of a call answered ahead may both open its drawn ticket: the first does
+            "FROM c JOIN ids ON c.ticket_id = ids.tid ON CONFLICT (id) DO NOTHING "
+            "RETURNING id, priority, caller_number) "
             "SELECT c.id, c.ticket_id, c.caller_number, c.caller_number_raw, c.queue_priority, "
             "t.id IS NOT NULL AS opened, "
             "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
@@ -290,6 +297,7 @@ def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str
         "kind": kind.value,
         "at": fact.at,
         "event_data": json.dumps(data, default=str),
+        "drawn": data.get(DRAWN_TICKET),
         **_values(CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)),
     }
 

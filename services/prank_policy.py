@@ -37,9 +37,11 @@ class PolicyError(ValidationFailed):
     error_id = "invalid-triage-policy"
 
 
+# The longest window a centre may set: history older than this never counts.
+LONGEST_WINDOW_HOURS = 24.0 * 30
 # name: (type, minimum, maximum)
 _LIMITS: dict[str, tuple[type, float, float]] = {
-    "window_hours": (float, 1.0, 24.0 * 30),
+    "window_hours": (float, 1.0, LONGEST_WINDOW_HOURS),
     "half_life_hours": (float, 0.1, 24.0 * 30),
     "threshold": (float, 0.1, 1000.0),
     "prank_weight": (float, 0.0, 100.0),
@@ -90,9 +92,7 @@ class PolicySettings:
                 else:
                     clean[name] = kind(value)
         if errors:
-            raise PolicyError(
-                "Kebijakan tidak valid / invalid triage policy", {"fields": errors}
-            )
+            raise PolicyError("Kebijakan tidak valid / invalid triage policy", {"fields": errors})
         return replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,9 +258,7 @@ def evaluate(
             flag=flag,
         )
     if not settings.enabled or current < settings.threshold:
-        return Verdict(
-            score=current, cleared_at=cleared_at, prank_calls=pranks, ghost_calls=ghosts
-        )
+        return Verdict(score=current, cleared_at=cleared_at, prank_calls=pranks, ghost_calls=ghosts)
     return Verdict(
         flagged=True,
         source=FlagSource.POLICY.value,

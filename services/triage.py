@@ -27,6 +27,7 @@ from core.timeutil import utcnow
 from models import TriageSettings
 from services import audit
 from services.prank_policy import (
+    LONGEST_WINDOW_HOURS,
     LOW_PRIORITY,
     NORMAL_PRIORITY,
     Flag,
@@ -174,6 +175,26 @@ def history_sql(
         f"FROM caller_flags WHERE caller_number = {number} AND created_at >= {flag_since} "
         f"AND created_at <= {now} AND (kind = :cleared OR expires_at IS NULL OR expires_at > {now})"
     )
+
+
+# Every number that may have history for an arrival now, whatever the policy's window: prank and
+# ghost tickets in the longest window a policy may set, flags in ``FLAG_LOOKBACK``.
+HISTORY_NUMBERS_SQL = (
+    "SELECT caller_number FROM tickets WHERE classification IN (:prank, :ghost) "
+    "AND caller_number IS NOT NULL AND created_at >= :since "
+    "UNION SELECT caller_number FROM caller_flags WHERE created_at >= :flag_since"
+)
+# Migration 0008's triggers NOTIFY here, with the caller number, whenever a commit gives a number
+# history (a ticket classified prank or ghost, a flag set or lifted, a caller number edited).
+HISTORY_CHANNEL = "siaga112_triage"
+
+
+def history_numbers_params(now: datetime) -> dict[str, Any]:
+    return {
+        "since": now - timedelta(hours=LONGEST_WINDOW_HOURS),
+        "flag_since": now - FLAG_LOOKBACK,
+        **HISTORY_KINDS,
+    }
 
 
 HISTORY_SQL = history_sql()

@@ -34,8 +34,11 @@ def recording_of(uniqueid: str) -> str:
 
 
 async def incoming(gateway: Gateway, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """One session; returns once the arrivals answered so far are written (behind the answer)."""
     fastagi = gateway.settings.fastagi
-    return await agi_call(fastagi.host, fastagi.port, env)
+    answer = await agi_call(fastagi.host, fastagi.port, env)
+    await gateway.store.arrivals.settled()
+    return answer
 
 
 async def test_a_call_opens_one_ticket_and_the_dialplan_gets_its_number(
@@ -231,7 +234,9 @@ async def test_a_slow_database_gets_the_defaults_and_the_arrival_waits_in_the_sp
         await blocker.execute(
             text("SELECT id FROM calls WHERE uniqueid = :u FOR UPDATE"), {"u": uniqueid}
         )
-        again = await incoming(gateway, agi_env(uniqueid, recording=recording_of(uniqueid)))
+        fastagi = gateway.settings.fastagi
+        env = agi_env(uniqueid, recording=recording_of(uniqueid))
+        again = await agi_call(fastagi.host, fastagi.port, env)
         await transaction.rollback()
 
     assert DialplanVar.TICKET not in again.variables
