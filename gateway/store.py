@@ -160,7 +160,7 @@ class FactStore:
         if time.monotonic() < self._down_until:
             self._spool(fact)
         else:
-            entry = self.arrivals.submit(fact)
+            entry = self.arrivals.submit(fact, behind=True)
             timer = asyncio.get_running_loop().call_later(
                 self.bound_seconds, self._behind_due, entry
             )
