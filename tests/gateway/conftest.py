@@ -4,17 +4,20 @@ uses unique ids of its own)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from core.names import FlagKind, FlagSource
 from core.settings import Settings
 from gateway import agi_client, main
 from gateway.ami import AmiConsumer
@@ -60,6 +63,32 @@ async def gateway(
     await main.start(gw, with_ami=False)
     yield gw
     await main.stop(gw, grace_seconds=2)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def flag_by_hand(engine: AsyncEngine, number: str) -> None:
+    """A supervisor's prank flag on ``number`` (penalty 3), set a minute ago for an hour."""
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO caller_flags (caller_number, kind, source, set_by, reason, "
+                "priority_penalty, created_at, expires_at) "
+                "VALUES (:n, :kind, :source, 'spv', 'iseng', 3, :at, :until)"
+            ),
+            {
+                "n": number,
+                "kind": FlagKind.PRANK.value,
+                "source": FlagSource.MANUAL.value,
+                "at": now - timedelta(minutes=1),
+                "until": now + timedelta(hours=1),
+            },
+        )
 
 
 async def call_row(engine: AsyncEngine, uniqueid: str) -> Call | None:

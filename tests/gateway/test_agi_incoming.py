@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -15,8 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.names import (
     CallEventKind,
     DialplanVar,
-    FlagKind,
-    FlagSource,
     StreamEvent,
     TriageCode,
 )
@@ -26,7 +23,16 @@ from gateway.agi_client import agi_env
 from gateway.main import Gateway
 from services.events import CHANNEL
 from services.triage import NORMAL_PRIORITY
-from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row, timeline
+from tests.gateway.conftest import (
+    agi_call,
+    call_row,
+    calls_of,
+    flag_by_hand,
+    new_uniqueid,
+    ticket_row,
+    timeline,
+    until,
+)
 
 
 def recording_of(uniqueid: str) -> str:
@@ -108,22 +114,10 @@ async def test_a_caller_flagged_by_hand_is_queued_lower_after_the_warning(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     number = "+62812" + f"{secrets.randbelow(10**8):08d}"
-    now = datetime.now(UTC)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO caller_flags (caller_number, kind, source, set_by, reason, "
-                "priority_penalty, created_at, expires_at) "
-                "VALUES (:n, :kind, :source, 'spv', 'iseng', 3, :at, :until)"
-            ),
-            {
-                "n": number,
-                "kind": FlagKind.PRANK.value,
-                "source": FlagSource.MANUAL.value,
-                "at": now - timedelta(minutes=1),
-                "until": now + timedelta(hours=1),
-            },
-        )
+    await flag_by_hand(engine, number)
+    ahead = gateway.store.ahead
+    assert ahead is not None
+    await until(lambda: ahead.may_have_history(number))  # the flag's NOTIFY has arrived
     uniqueid = new_uniqueid()
 
     answer = await incoming(gateway, agi_env(uniqueid, number))

@@ -6,23 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.names import CallEventKind, DialplanVar, FlagKind, FlagSource, TriageCode
+from core.names import CallEventKind, DialplanVar, TriageCode
 from core.timeutil import utcnow
 from gateway.agi_client import AgiResult, agi_env
+from gateway.ahead import Ahead
 from gateway.arrivals import ArrivalWriter
 from gateway.main import Gateway
 from gateway.pg import CallPathPool
 from services.calls import CallFact
 from services.triage import NORMAL_PRIORITY
 from tests.conftest import free_port
-from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row
+from tests.gateway.conftest import (
+    agi_call,
+    call_row,
+    calls_of,
+    flag_by_hand,
+    new_uniqueid,
+    ticket_row,
+    until,
+)
 
 
 def new_number() -> str:
@@ -34,41 +41,22 @@ async def session(gateway: Gateway, uniqueid: str, number: str | None = None) ->
     return await agi_call(fastagi.host, fastagi.port, agi_env(uniqueid, number or new_number()))
 
 
-async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 def ticket_id_of(answer: AgiResult) -> int:
     return int(answer.variables[DialplanVar.TICKET][1:])
 
 
-async def flag(engine: AsyncEngine, number: str) -> None:
-    now = datetime.now(UTC)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO caller_flags (caller_number, kind, source, set_by, reason, "
-                "priority_penalty, created_at, expires_at) "
-                "VALUES (:n, :kind, :source, 'spv', 'iseng', 3, :at, :until)"
-            ),
-            {
-                "n": number,
-                "kind": FlagKind.PRANK.value,
-                "source": FlagSource.MANUAL.value,
-                "at": now - timedelta(minutes=1),
-                "until": now + timedelta(hours=1),
-            },
-        )
+async def ready(gateway: Gateway) -> Ahead:
+    """The gateway's ``Ahead``, once it has loaded the numbers with history."""
+    ahead = gateway.store.ahead
+    assert ahead is not None
+    await until(lambda: ahead.trusted)
+    return ahead
 
 
 async def test_a_caller_without_history_is_answered_before_the_arrival_is_written(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.trusted)
+    await ready(gateway)
     uniqueid = new_uniqueid()
     async with engine.connect() as blocker:
         transaction = await blocker.begin()
@@ -89,16 +77,14 @@ async def test_a_caller_without_history_is_answered_before_the_arrival_is_writte
 async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_at_once(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.trusted)
+    ahead = await ready(gateway)
     flagged, pranked = new_number(), new_number()
     uniqueid = new_uniqueid()
     answer = await session(gateway, uniqueid, pranked)
     await gateway.store.arrivals.settled()
     assert not ahead.may_have_history(flagged) and not ahead.may_have_history(pranked)
 
-    await flag(engine, flagged)
+    await flag_by_hand(engine, flagged)
     async with engine.begin() as conn:
         await conn.execute(
             text("UPDATE tickets SET classification = 'prank' WHERE id = :id"),
@@ -111,11 +97,10 @@ async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_a
 async def test_a_caller_with_history_waits_for_the_database_and_is_queued_lower(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = gateway.store.ahead
-    assert ahead is not None
+    ahead = await ready(gateway)
     number = new_number()
-    await flag(engine, number)
-    await until(lambda: ahead.trusted and ahead.may_have_history(number))
+    await flag_by_hand(engine, number)
+    await until(lambda: ahead.may_have_history(number))
     uniqueid = new_uniqueid()
 
     answer = await session(gateway, uniqueid, number)
@@ -130,11 +115,10 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     """The arrival beat the NOTIFY: the queue got the normal priority, the ticket the decision."""
-    ahead = gateway.store.ahead
-    assert ahead is not None
+    ahead = await ready(gateway)
     number = new_number()
-    await flag(engine, number)
-    await until(lambda: ahead.trusted and ahead.may_have_history(number))
+    await flag_by_hand(engine, number)
+    await until(lambda: ahead.may_have_history(number))
     ahead.numbers.discard(number)  # as if the NOTIFY were still on its way
     uniqueid = new_uniqueid()
 
@@ -151,9 +135,7 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
 async def test_while_the_watch_is_down_every_caller_waits_for_the_database(
     gateway: Gateway, engine: AsyncEngine, database_url: str
 ) -> None:
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.trusted)
+    ahead = await ready(gateway)
     assert ahead._connection is not None
     pid = ahead._connection.get_server_pid()
     admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
@@ -177,9 +159,7 @@ async def test_while_the_watch_is_down_every_caller_waits_for_the_database(
 async def test_an_arrival_answered_ahead_that_cannot_be_written_keeps_its_ticket_through_the_spool(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.trusted)
+    await ready(gateway)
     working = gateway.store.arrivals
     # the call path's connections go to a port where no database listens
     gateway.store.arrivals = ArrivalWriter(
