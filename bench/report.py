@@ -174,6 +174,14 @@ def _tickets(step: dict[str, Any]) -> str:
     return f"{step['tickets']}" + (f" ({waited})" if waited is not None else "")
 
 
+def _cpu(step: dict[str, Any]) -> str:
+    cpu = step.get("cpu_ms_per_call")
+    if not cpu:
+        return "-"
+    parts = [f"{cpu[k]:.1f}" if cpu.get(k) else "-" for k in ("gateway", "asterisk", "postgres")]
+    return f"{cpu.get('machine', 0):.1f} ({' / '.join(parts)})"
+
+
 def _e2e(e: dict[str, Any]) -> list[str]:
     if "skipped" in e:
         return [f"Skipped: {e['skipped']}"]
@@ -184,6 +192,15 @@ def _e2e(e: dict[str, Any]) -> list[str]:
         "silence: a fixed time on Asterisk's side, so the difference is the FastAGI step).",
         "",
     ]
+    if e.get("step_seconds"):
+        lines += [
+            f"Each rate is held for {e['step_seconds']} s. A step is clean when every call "
+            "succeeds, every call has its ticket, and the centre kept up: its last call ended "
+            f"within {e.get('keep_up_s')} s of the time one call takes alone after the last "
+            "call was placed. CPU is per call placed, in ms: the whole machine (SIPp included), "
+            "then the gateway / Asterisk / PostgreSQL.",
+            "",
+        ]
     for name, m in e.get("modes", {}).items():
         r = m.get("ringing", {})
         lines += [
@@ -191,16 +208,18 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             f"INVITE to ringing at {r.get('rate')} calls/s "
             f"({r.get('matched')}/{r.get('calls')} calls matched): "
             f"p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, "
-            f"max {r.get('max_ms')} ms",
+            f"max {r.get('max_ms')} ms"
+            + (f"; one call alone takes {m['one_call_s']} s" if m.get("one_call_s") else ""),
             "",
-            "| calls/s | calls | successful | failed | tickets (s waited) | clean "
-            "| gateway RSS (peak) |",
-            "|---|---|---|---|---|---|---|",
+            "| calls/s | calls | successful | failed | tickets (s waited) "
+            "| last call ended (s after placed) | CPU ms/call: machine (gateway / Asterisk / "
+            "PostgreSQL) | clean | gateway RSS (peak) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for st in m.get("steps", []):
             lines.append(
                 f"| {st['rate']} | {st['calls']} | {st['successful']} | {st['failed']} | "
-                f"{_tickets(st)} | "
+                f"{_tickets(st)} | {st.get('after_last_s', '-')} | {_cpu(st)} | "
                 f"{'yes' if st['clean'] else 'no'} | "
                 f"{_kib(st.get('gateway_peak_rss_kib'))} |"
             )

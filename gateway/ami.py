@@ -2,8 +2,9 @@
 
 Events are parsed into call facts (``gateway.ami_events``) as they arrive and written by one
 worker in arrival order through the fact store (bounded; spooled when the database cannot take
-them). After a caller's channel hangs up, the recording's length is read from disk once MixMonitor
-has finished it. The connection is kept up with growing pauses between attempts; on every login
+them): what queued while a batch was written goes together in the next one, in one transaction.
+After a caller's channel hangs up, the recording's length is read from disk once MixMonitor has
+finished it. The connection is kept up with growing pauses between attempts; on every login
 the live channels and queues are read back, logged, and live 112 callers the gateway has not seen
 get their ticket.
 """
@@ -35,6 +36,11 @@ _DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
 # (1 s, then 2 s later) when a loaded Asterisk is slow to answer.
 LIVE_STATE_SECONDS = 10.0
 LIVE_STATE_ATTEMPTS = 3
+# Facts written in one transaction at most; the first fact of a batch waits this long for others
+# (the events of one moment of a call come together: a hangup and its queue's completion). The
+# facts feed the consoles' live view, where 20 ms is not seen; in a surge each batch holds tens.
+FACT_BATCH = 50
+GATHER_SECONDS = 0.02
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -162,17 +168,25 @@ class AmiConsumer:
 
     async def _write_facts(self) -> None:
         while True:
-            fact = await self.facts.get()
+            batch = [await self.facts.get()]
             try:
-                result = await self.store.record(fact)
-                log.info(
-                    "AMI %s uniqueid=%s ticket=%s",
-                    fact.kind,
-                    fact.uniqueid,
-                    result.ticket_number if result else "(spooled)",
-                )
+                await asyncio.sleep(GATHER_SECONDS)
+                while len(batch) < FACT_BATCH and not self.facts.empty():
+                    batch.append(self.facts.get_nowait())
+                results = await self.store.record_many(batch)
+                for fact, result in zip(batch, results, strict=True):
+                    log.info(
+                        "AMI %s uniqueid=%s ticket=%s",
+                        fact.kind,
+                        fact.uniqueid,
+                        result.ticket_number if result else "(spooled)",
+                    )
+            except asyncio.CancelledError:  # stopped past its grace: the batch is kept on disk
+                self.store.spool_all(batch)
+                raise
             finally:
-                self.facts.task_done()
+                for _ in batch:
+                    self.facts.task_done()
 
     # --- (re)connection -------------------------------------------------------------------
     def _on_login(self, manager: Any) -> None:

@@ -34,15 +34,23 @@ def _get(event: Event, name: str) -> str | None:
     return text or None
 
 
+# The database's integer columns hold these (a queue position, a hangup cause).
+INT_RANGE = range(-(2**31), 2**31)
+
+
 def _int(event: Event, name: str) -> int | None:
     text = _get(event, name)
     if text is None:
         return None
     try:
-        return int(float(text))
-    except ValueError:
+        value = int(float(text))
+    except (ValueError, OverflowError):
         log.warning("AMI %s: field %s is not a number: %.40r", event.get("Event"), name, text)
         return None
+    if value not in INT_RANGE:
+        log.warning("AMI %s: field %s out of range: %.40r", event.get("Event"), name, text)
+        return None
+    return value
 
 
 def _seconds(event: Event, name: str) -> float | None:
@@ -230,8 +238,10 @@ def fact_from_event(event: Event, now: datetime) -> CallFact | None:
         return None
 
 
-# Events that report a queue member's pause state (QueueMember answers QueueStatus).
-MEMBER_EVENTS = ("QueueMemberPause", "QueueMemberStatus", "QueueMember", "QueueMemberAdded")
+# Events that report a queue member's pause state (QueueMember answers QueueStatus). Every pause
+# and unpause raises QueueMemberPause, however it is made; QueueMemberStatus (three for each call
+# a call taker takes: ringing, in use, free) would only repeat what the gateway knows.
+MEMBER_EVENTS = ("QueueMemberPause", "QueueMember", "QueueMemberAdded")
 
 
 # Asterisk's answer to an asynchronous Originate (the callback worker, gateway.callbacks).

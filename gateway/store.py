@@ -7,8 +7,9 @@ spool for a moment (the database is down: no call should wait on it again), and 
 one: an arrival that would queue too long for its batch, or that is slow while others finish, is
 spooled alone.
 
-Arrivals are written in batches by ``gateway.arrivals`` on the call path's own connections; other
-facts (AMI events, replays) each in a transaction of their own on the ORM session.
+Arrivals are written in batches by ``gateway.arrivals`` on the call path's own connections. Other
+facts (the AMI consumer's) are written by ``record_many``, many in one transaction on a connection
+of their own; replays one by one on the ORM session.
 
 ``answer_ahead`` answers an arrival before it is written, when ``gateway.ahead`` knows the caller
 has no triage history and holds a ticket id drawn ahead: the answer is that ticket and the normal
@@ -21,8 +22,11 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+import asyncpg
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.names import CallEventKind
@@ -32,6 +36,7 @@ from gateway.arrivals import ArrivalWriter, Entry
 from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
 from services.calls import DRAWN_TICKET, CallFact, FactResult, apply_fact
+from services.rows import PgRows
 from services.triage import NORMAL_DECISION
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,15 @@ REPLAY_MAX_PAUSE = 5.0
 # Calls answered ahead that this process remembers: one asked again takes the written path, which
 # answers the ticket the first arrival opened.
 REMEMBERED = 10_000
+# Errors the server reports about the facts or the moment (a deadlock with another writer, a value
+# it refuses), not about being down: the facts are spooled (the replay writes them one by one and
+# sets aside one it refuses), and nothing else is sent to the spool meanwhile.
+REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.SyntaxOrAccessError,
+)
+NOT_DOWN = (asyncpg.TransactionRollbackError, *REFUSED)
 
 
 class FactStore:
@@ -65,6 +79,8 @@ class FactStore:
             bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
         self.pool = pool if pool is not None else CallPathPool(asyncpg_dsn(engine.url))
+        # the AMI consumer's facts: one connection, written in order, never in the arrivals' way
+        self.facts_pool = CallPathPool(self.pool.dsn, size=1)
         self.arrivals = ArrivalWriter(self.pool)
         self.ahead = ahead
         self._replaying = asyncio.Lock()
@@ -76,7 +92,7 @@ class FactStore:
         self.database_ok = True
         # writes still running past their bound: never awaited on the call path (cancelling a
         # query can itself take long), harmless when they land (the spooled copy is idempotent)
-        self._late: set[asyncio.Future[FactResult]] = set()
+        self._late: set[asyncio.Future[Any]] = set()
 
     async def apply(self, fact: CallFact) -> FactResult:
         """Apply ``fact`` in its own transaction (no bound, raises on failure)."""
@@ -93,27 +109,17 @@ class FactStore:
         is spooled at once, and one still queued when its bound runs out is taken back and spooled:
         the database is busy, not down, so no cool-down.
         """
-        drawn = self._answered.get(fact.uniqueid)
-        if drawn is not None and fact.may_create:
-            # a fact about a call answered ahead may come before its arrival is written: if it
-            # opens the call's ticket, it opens the one the caller was answered with
-            fact.data.setdefault(DRAWN_TICKET, drawn)
-        if time.monotonic() < self._down_until:
-            self._spool(fact)
-            return None
-        arrival = fact.kind == CallEventKind.ARRIVED and fact.may_create
-        if arrival and not self.arrivals.admits(self.bound_seconds):
+        if fact.kind != CallEventKind.ARRIVED or not fact.may_create:
+            return (await self.record_many([fact]))[0]
+        self._attach_drawn(fact)
+        if time.monotonic() < self._down_until or not self.arrivals.admits(self.bound_seconds):
             self._spool(fact)
             return None
         started = time.monotonic()
-        entry: Entry | None = None
-        if arrival:
-            entry = self.arrivals.submit(fact)
-            task: asyncio.Future[FactResult] = entry.done
-        else:
-            task = asyncio.ensure_future(self.apply(fact))
+        entry = self.arrivals.submit(fact)
+        task = entry.done
         done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
-        if entry is not None and not done and self.arrivals.withdraw(entry):
+        if not done and self.arrivals.withdraw(entry):
             # still queued behind the batches being written: the database is busy, not down (no
             # cool-down); an arrival no batch holds yet is taken back rather than left to pile up
             self._spool(fact)
@@ -134,6 +140,45 @@ class FactStore:
         self.database_ok = True
         self._progress = time.monotonic()
         return task.result()
+
+    async def record_many(self, facts: Sequence[CallFact]) -> list[FactResult | None]:
+        """Apply facts other than arrivals (the AMI consumer's, in the order Asterisk reported
+        them) in one transaction within the bound; on timeout or error spool them all (the spool
+        is idempotent: a late write landing too does no harm) and return None for each."""
+        for fact in facts:
+            self._attach_drawn(fact)
+        if time.monotonic() < self._down_until:
+            self.spool_all(facts)
+            return [None] * len(facts)
+        started = time.monotonic()
+        task = asyncio.ensure_future(self._apply_many(facts))
+        done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
+        exc: BaseException | None = task.exception() if done else TimeoutError()
+        if exc is None:
+            self.database_ok = True
+            self._progress = time.monotonic()
+            return list(task.result())
+        if not done:
+            self._late.add(task)
+            task.add_done_callback(self._late_done)
+            if self._progress > started:  # slow (a lock), while other writes finished: up
+                self.spool_all(facts)
+                return [None] * len(facts)
+        self._failed(exc)
+        self.spool_all(facts)
+        return [None] * len(facts)
+
+    def _attach_drawn(self, fact: CallFact) -> None:
+        """A fact about a call answered ahead may come before its arrival is written: if it opens
+        the call's ticket, it opens the one the caller was answered with."""
+        drawn = self._answered.get(fact.uniqueid)
+        if drawn is not None and fact.may_create:
+            fact.data.setdefault(DRAWN_TICKET, drawn)
+
+    async def _apply_many(self, facts: Sequence[CallFact]) -> list[FactResult]:
+        async with self.facts_pool.connection() as connection, connection.transaction():
+            rows = PgRows(connection)
+            return [await apply_fact(rows, fact) for fact in facts]
 
     def answer_ahead(self, fact: CallFact) -> FactResult | None:
         """The answer for an arrival without waiting for the database, or None (the caller may have
@@ -196,7 +241,11 @@ class FactStore:
             )
 
     def _failed(self, exc: BaseException) -> None:
-        """A write failed: the database is down; facts go straight to the spool for a moment."""
+        """A write failed: the database is down (facts go straight to the spool for a moment),
+        unless the server refused these facts or this moment only (``NOT_DOWN``)."""
+        if isinstance(exc, NOT_DOWN):
+            log.warning("call facts refused (%s: %.200s): spooled", type(exc).__name__, exc)
+            return
         self._down_until = time.monotonic() + COOL_DOWN_SECONDS
         if self.database_ok:
             log.error(
@@ -204,7 +253,7 @@ class FactStore:
             )
         self.database_ok = False
 
-    def _late_done(self, task: asyncio.Future[FactResult]) -> None:
+    def _late_done(self, task: asyncio.Future[Any]) -> None:
         self._late.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("a late write failed too: %s", type(task.exception()).__name__)
@@ -218,6 +267,11 @@ class FactStore:
         for entry in self.arrivals.withdraw_all():  # answered ahead, never written: kept on disk
             self._spool(entry.fact)
         await self.pool.close()
+        await self.facts_pool.close()
+
+    def spool_all(self, facts: Sequence[CallFact]) -> None:
+        for fact in facts:
+            self._spool(fact)
 
     def _spool(self, fact: CallFact) -> None:
         try:
@@ -242,7 +296,9 @@ class FactStore:
         forever: it is set aside in ``rejected.log`` with an error line instead."""
         try:
             await self.apply(fact)
-        except (DataError, IntegrityError, ProgrammingError, ValueError) as exc:
+        except (DataError, IntegrityError, ProgrammingError, ValueError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not _refused(exc):
+                raise
             log.error("spooled %s fact for uniqueid=%s rejected: %s", fact.kind, fact.uniqueid, exc)
             self.spool.reject(fact)
 
@@ -263,3 +319,14 @@ class FactStore:
                 await asyncio.wait_for(stopping.wait(), delay)
             except TimeoutError:
                 pass
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the driver's error under a SQLAlchemy error refuses the fact's content (a value
+    out of a column's range is refused before it reaches the server, as a plain DBAPIError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (DataError, IntegrityError, ProgrammingError, *REFUSED)):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False

@@ -20,6 +20,7 @@ ticket's state is left alone: an automatically classified ghost call stays worka
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.names import CallDirection, CallOutcome, Classification, StreamEvent, TalkResult
 from core.timeutil import utcnow
 from services import audit, events
+from services.rows import Rows, SessionRows
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,11 @@ REASONS = {
     "greeting": "Panggilan kosong otomatis: penelepon menutup telepon saat salam pembuka",
 }
 
-_TICKET = text(
+_TICKET = (
     "SELECT id, classification, classified_by, triage_note FROM tickets WHERE id = :id FOR UPDATE"
 )
-_CALLS = text("SELECT outcome, triage, answered_at, ended_at FROM calls WHERE ticket_id = :id")
-_SET = text(
+_CALLS = "SELECT outcome, triage, answered_at, ended_at FROM calls WHERE ticket_id = :id"
+_SET = (
     "UPDATE tickets SET classification = CAST(:classification AS varchar), "
     "classified_by = CAST(:by AS varchar), "
     "triage_note = CASE WHEN CAST(:note AS text) IS NULL THEN triage_note "
@@ -54,75 +56,80 @@ _SET = text(
 )
 
 
-def verdict(calls: list[Any]) -> str | None:
+def verdict(calls: Sequence[Mapping[str, Any]]) -> str | None:
     """The automatic reason for a ticket's calls ("abandoned", "silent", "greeting"), "answered"
     when a call taker answered, None while a call goes on or when the centre failed the caller."""
-    if any(c.answered_at is not None or c.outcome == CallOutcome.ANSWERED for c in calls):
+    outcomes = [c["outcome"] for c in calls]
+    if any(c["answered_at"] is not None for c in calls) or CallOutcome.ANSWERED in outcomes:
         return "answered"
-    if not calls or any(c.ended_at is None and c.outcome == CallOutcome.IN_PROGRESS for c in calls):
+    if not calls or any(
+        c["ended_at"] is None and c["outcome"] == CallOutcome.IN_PROGRESS for c in calls
+    ):
         return None
-    if any(c.outcome == CallOutcome.FAILED for c in calls):
+    if CallOutcome.FAILED in outcomes:
         return None
-    if any(c.triage == TalkResult.SILENT for c in calls):
+    if any(c["triage"] == TalkResult.SILENT for c in calls):
         return "silent"
-    if any(c.outcome == CallOutcome.ABANDONED for c in calls):
+    if CallOutcome.ABANDONED in outcomes:
         return "abandoned"
-    if all(c.outcome == CallOutcome.DROPPED for c in calls):
+    if all(o == CallOutcome.DROPPED for o in outcomes):
         return "greeting"
     return None
 
 
-async def on_call_ended(session: AsyncSession, ticket_id: int) -> str | None:
+async def on_call_ended(db: AsyncSession | Rows, ticket_id: int) -> str | None:
     """Classify the ticket's calls if they all ended unanswered; returns the classification it
-    holds afterwards when this function set or kept it (``"ghost"``), else None. The caller
-    commits."""
-    ticket = (await session.execute(_TICKET, {"id": ticket_id})).one_or_none()
+    holds afterwards when this function set or kept it (``"ghost"``), else None. Runs in the
+    transaction of ``db`` (an ORM session or the gateway's ``Rows``); the caller commits."""
+    rows = SessionRows(db) if isinstance(db, AsyncSession) else db
+    ticket = await rows.row(_TICKET, {"id": ticket_id})
     if ticket is None:
         return None
-    if ticket.classification is not None and ticket.classified_by != AUTO:
+    if ticket["classification"] is not None and ticket["classified_by"] != AUTO:
         return None  # a person decided; never overwrite
-    calls = list(await session.execute(_CALLS, {"id": ticket_id}))
-    reason = verdict(calls)
+    reason = verdict(await rows.rows(_CALLS, {"id": ticket_id}))
     if reason == "answered" or reason is None:
-        if ticket.classified_by == AUTO and reason == "answered":
-            await _write(session, ticket, None, None, None, "ticket.unclassify")
+        if ticket["classified_by"] == AUTO and reason == "answered":
+            await _write(rows, ticket, None, None, None, "ticket.unclassify")
         return None
-    if ticket.classification == Classification.GHOST and ticket.classified_by == AUTO:
+    if ticket["classification"] == Classification.GHOST and ticket["classified_by"] == AUTO:
         return Classification.GHOST.value
-    await _write(
-        session, ticket, Classification.GHOST.value, AUTO, REASONS[reason], "ticket.classify"
-    )
+    await _write(rows, ticket, Classification.GHOST.value, AUTO, REASONS[reason], "ticket.classify")
     log.info("ticket T%06d classified ghost automatically (%s)", ticket_id, reason)
     return Classification.GHOST.value
 
 
 async def _write(
-    session: AsyncSession,
-    ticket: Any,
+    rows: Rows,
+    ticket: Mapping[str, Any],
     classification: str | None,
     by: str | None,
     note: str | None,
     action: str,
 ) -> None:
-    await session.execute(
-        _SET, {"id": ticket.id, "classification": classification, "by": by, "note": note}
+    ticket_id = ticket["id"]
+    await rows.execute(
+        _SET, {"id": ticket_id, "classification": classification, "by": by, "note": note}
     )
-    await audit.record(
-        session,
+    await audit.insert(
+        rows,
         actor=AUTO,
         action=action,
         entity="ticket",
-        entity_id=ticket.id,
-        before={"classification": ticket.classification, "classified_by": ticket.classified_by},
+        entity_id=ticket_id,
+        before={
+            "classification": ticket["classification"],
+            "classified_by": ticket["classified_by"],
+        },
         after={"classification": classification, "classified_by": by, "note": note},
     )
-    await events.publish(
-        session,
+    await events.publish_on(
+        rows,
         StreamEvent.TICKET_UPDATED,
         {
-            "ticket_id": ticket.id,
-            "id": ticket.id,
-            "number": f"T{ticket.id:06d}",
+            "ticket_id": ticket_id,
+            "id": ticket_id,
+            "number": f"T{ticket_id:06d}",
             "classification": classification,
         },
     )

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import (
@@ -29,7 +29,7 @@ from core.names import (
     TicketState,
 )
 from services import autoclassify, events, triage
-from services.rows import SessionRows
+from services.rows import Rows, SessionRows
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,17 @@ OUTCOME_MERGE = (
 # (``gateway.ahead``): whichever fact opens the call's ticket opens it with that id. Spooled facts
 # keep it.
 DRAWN_TICKET = "drawn_ticket_id"
-_RETURNING = "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority"
+_RETURNING = (
+    "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority, answered_at, "
+    "(SELECT tk.classified_by FROM tickets tk WHERE tk.id = calls.ticket_id) AS classified_by"
+)
+# The stream event a fact of these kinds publishes about its call's ticket, in the fact's own
+# statement (its data: ``_after_data``).
+AFTER_EVENT = {
+    CallEventKind.ANSWERED: StreamEvent.CALL_ANSWERED,
+    CallEventKind.ENDED: StreamEvent.CALL_ENDED,
+}
+_NUMBER_SQL = "'T' || lpad({id}::text, greatest(6, length({id}::text)), '0')"
 _statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 
@@ -200,8 +210,8 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
         return statement
     if may_create:
         # One statement: the timeline row, the call, its ticket when it has none yet (the ticket
-        # id is drawn first, so the call can refer to it), and the ticket.opened event
-        # (services.events' channel and payload shape).
+        # id is drawn first, so the call can refer to it), the ticket.opened event and the
+        # fact's own event (AFTER_EVENT), in services.events' channel and payload shape.
         names = ", ".join(("uniqueid", "direction", "outcome", "source", "ticket_id", *columns))
         params = ", ".join(
             [":uniqueid", ":direction", ":outcome", ":source", "(SELECT tid FROM ids)"]
@@ -229,15 +239,22 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             "FROM c JOIN ids ON c.ticket_id = ids.tid ON CONFLICT (id) DO NOTHING "
             "RETURNING id, priority, caller_number) "
             "SELECT c.id, c.ticket_id, c.caller_number, c.caller_number_raw, c.queue_priority, "
-            "t.id IS NOT NULL AS opened, "
+            "c.answered_at, c.classified_by, t.id IS NOT NULL AS opened, "
             "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
             "'event', CAST(:opened_event AS text), 'data', jsonb_build_object("
-            "'ticket_id', t.id, "
-            "'number', 'T' || lpad(t.id::text, greatest(6, length(t.id::text)), '0'), "
+            f"'ticket_id', t.id, 'number', {_NUMBER_SQL.format(id='t.id')}, "
             "'uniqueid', CAST(:uniqueid AS text), 'caller_number', t.caller_number, "
-            "'priority', t.priority))::text) END AS notified "
-            "FROM c LEFT JOIN t ON true"
+            "'priority', t.priority))::text) END AS notified"
         )
+        if CallEventKind(kind) in AFTER_EVENT:
+            sql += (
+                ", pg_notify(:notify_channel, jsonb_build_object("
+                "'event', CAST(:after_event AS text), 'data', jsonb_build_object("
+                f"'ticket_id', c.ticket_id, 'number', {_NUMBER_SQL.format(id='c.ticket_id')}, "
+                "'uniqueid', CAST(:uniqueid AS text)) || CAST(:after_data AS jsonb))::text) "
+                "AS after_notified"
+            )
+        sql += " FROM c LEFT JOIN t ON true"
     else:
         # the same merge rules, written for a plain UPDATE of a known call
         sets = [_update_merge(c, kind) for c in columns]
@@ -263,7 +280,7 @@ def _update_merge(name: str, kind: str) -> str:
     return f"{name} = GREATEST({name}, :{name})"
 
 
-_ADD_EVENT = text(
+_ADD_EVENT = (
     "INSERT INTO call_events (uniqueid, kind, at, data) "
     "VALUES (:uniqueid, :kind, :at, CAST(:event_data AS jsonb)) "
     "ON CONFLICT (uniqueid, kind, at) DO NOTHING"
@@ -273,7 +290,7 @@ FILL_TICKET_CALLER = (
     "caller_number_raw = COALESCE(caller_number_raw, :caller_number_raw) "
     "WHERE id = :ticket_id AND (caller_number IS NULL OR caller_number_raw IS NULL) RETURNING id"
 )
-_ADD_NOTE = text(
+_ADD_NOTE = (
     "UPDATE tickets SET triage_note = CASE "
     "WHEN triage_note IS NULL OR triage_note = '' THEN :note "
     "WHEN position(:note in triage_note) > 0 THEN triage_note "
@@ -298,8 +315,15 @@ def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str
         "at": fact.at,
         "event_data": json.dumps(data, default=str),
         "drawn": data.get(DRAWN_TICKET),
+        "after_event": AFTER_EVENT[kind].value if kind in AFTER_EVENT else None,
+        "after_data": json.dumps(_after_data(kind, data)),
         **_values(CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)),
     }
+
+
+def _after_data(kind: CallEventKind, data: dict[str, Any]) -> dict[str, Any]:
+    """What the fact's own event (AFTER_EVENT) carries besides the ticket and the call."""
+    return {"calltaker": data.get("calltaker")} if kind is CallEventKind.ANSWERED else {}
 
 
 def decided_params(fact: CallFact, decision: triage.TriageDecision) -> dict[str, Any]:
@@ -311,43 +335,46 @@ def decided_params(fact: CallFact, decision: triage.TriageDecision) -> dict[str,
     return _params(fact, data, triage.format_reasons(decision))
 
 
-async def apply_fact(session: AsyncSession, fact: CallFact) -> FactResult:
-    """Write ``fact`` into the call, its ticket and its timeline, in ``session``'s transaction.
+async def apply_fact(db: AsyncSession | Rows, fact: CallFact) -> FactResult:
+    """Write ``fact`` into the call, its ticket and its timeline, in the transaction of ``db`` (an
+    ORM session, or ``Rows`` on the gateway's own connection).
 
     Publishes the matching stream events in the same transaction. The caller commits.
     """
+    rows = SessionRows(db) if isinstance(db, AsyncSession) else db
     kind = CallEventKind(fact.kind)
     if kind is CallEventKind.ARRIVED and fact.may_create:
         from services.arrivals import arrive  # it builds on this module
 
-        return await arrive(SessionRows(session), fact)
+        return await arrive(rows, fact)
     params = _params(fact, dict(fact.data), None)
     columns = tuple(sorted(k for k in params if k in POLICY))
-    row = await SessionRows(session).row(upsert_sql(kind.value, columns, fact.may_create), params)
+    row = await rows.row(upsert_sql(kind.value, columns, fact.may_create), params)
     if row is None or row["id"] is None:  # an update-only fact about a channel no known call has
         return FactResult()
     if not fact.may_create:
-        await session.execute(_ADD_EVENT, params)
+        await rows.execute(_ADD_EVENT, params)
     ticket_id = row["ticket_id"]
     if ticket_id is not None:
-        await _after(session, kind, fact, ticket_id)
-    return FactResult(int(row["id"]), ticket_id, bool(row.get("opened", False)), None)
+        await _after(rows, kind, fact, row)
+    opened = bool(row["opened"]) if fact.may_create else False
+    return FactResult(int(row["id"]), ticket_id, opened, None)
 
 
-async def _after(
-    session: AsyncSession, kind: CallEventKind, fact: CallFact, ticket_id: int
-) -> None:
+async def _after(rows: Rows, kind: CallEventKind, fact: CallFact, row: Mapping[str, Any]) -> None:
+    """What a fact does besides its call's row: its event (published by the upsert itself when
+    the fact may create the call), the ghost note, the automatic classification."""
+    ticket_id = row["ticket_id"]
     base = {"ticket_id": ticket_id, "number": ticket_number(ticket_id), "uniqueid": fact.uniqueid}
-    if kind is CallEventKind.ANSWERED:
-        await events.publish(
-            session, StreamEvent.CALL_ANSWERED, {**base, "calltaker": fact.data.get("calltaker")}
-        )
-    elif kind is CallEventKind.ENDED:
-        await events.publish(session, StreamEvent.CALL_ENDED, base)
-    elif kind is CallEventKind.TRIAGE and fact.data.get("triage") == TalkResult.SILENT:
-        await session.execute(_ADD_NOTE, {"ticket_id": ticket_id, "note": GHOST_NOTE})
-        await events.publish(session, StreamEvent.TICKET_UPDATED, base)
+    if kind in AFTER_EVENT and not fact.may_create:
+        await events.publish_on(rows, AFTER_EVENT[kind], {**base, **_after_data(kind, fact.data)})
+    if kind is CallEventKind.TRIAGE and fact.data.get("triage") == TalkResult.SILENT:
+        await rows.execute(_ADD_NOTE, {"ticket_id": ticket_id, "note": GHOST_NOTE})
+        await events.publish_on(rows, StreamEvent.TICKET_UPDATED, base)
     if kind in (CallEventKind.ENDED, CallEventKind.ANSWERED):
         # a call that ended before a call taker spoke is classified ghost by the system; an
-        # answer (even one learned late) leaves the classification to the call taker (issue 5)
-        await autoclassify.on_call_ended(session, ticket_id)
+        # answer (even one learned late) leaves the classification to the call taker (issue 5).
+        # An answered call changes nothing unless the system had classified the ticket (facts
+        # can come out of order): then the classification is withdrawn.
+        if row["answered_at"] is None or row["classified_by"] == autoclassify.AUTO:
+            await autoclassify.on_call_ended(rows, ticket_id)

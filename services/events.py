@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import StreamEvent
+from services.rows import Rows, SessionRows
 
 CHANNEL = "siaga112_events"
 # NOTIFY payloads are limited to 8000 bytes: events carry ids and small facts, never whole tickets.
 MAX_PAYLOAD = 7900
+NOTIFY = "SELECT pg_notify(:channel, :payload)"
 
 
 def encode(event: StreamEvent, data: dict[str, Any]) -> str:
@@ -28,7 +29,9 @@ def encode(event: StreamEvent, data: dict[str, Any]) -> str:
 
 async def publish(session: AsyncSession, event: StreamEvent, data: dict[str, Any]) -> None:
     """Queue ``event`` for delivery when ``session``'s transaction commits."""
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CHANNEL, "payload": encode(event, data)},
-    )
+    await publish_on(SessionRows(session), event, data)
+
+
+async def publish_on(db: Rows, event: StreamEvent, data: dict[str, Any]) -> None:
+    """``publish`` in the transaction ``db`` runs in (the gateway's own connections)."""
+    await db.row(NOTIFY, {"channel": CHANNEL, "payload": encode(event, data)})

@@ -29,6 +29,9 @@ class Rows(Protocol):
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
         """Every row of ``sql`` run with ``params``."""
 
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        """Run ``sql`` (a statement that returns no rows) with ``params``."""
+
 
 class SessionRows:
     """``Rows`` on an ORM session or Core connection, in its transaction."""
@@ -43,6 +46,9 @@ class SessionRows:
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
         result = await self.session.execute(_text(sql), dict(params))
         return list(result.mappings().all())
+
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        await self.session.execute(_text(sql), dict(params))
 
 
 def _text(sql: str) -> TextClause:
@@ -66,7 +72,8 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 class PgRows:
-    """``Rows`` on an asyncpg connection (autocommit: each statement is its own transaction)."""
+    """``Rows`` on an asyncpg connection: each statement its own transaction, unless the caller
+    opened one (``connection.transaction()``)."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
@@ -79,6 +86,10 @@ class PgRows:
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
         query, values = _bound(sql, params)
         return await self.connection.fetch(query, *values)  # type: ignore[no-any-return]
+
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        query, values = _bound(sql, params)
+        await self.connection.execute(query, *values)
 
 
 def _bound(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:

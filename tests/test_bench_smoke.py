@@ -79,6 +79,12 @@ def test_end_to_end_bench_reports_both_ways(bench_database: str) -> None:
         mode = figures["modes"][name]
         assert mode["steps"] and mode["ringing"]["matched"] > 0
         assert mode["clean_ceiling_cps"] > 0
+        for step in mode["steps"]:
+            assert step["after_last_s"] > 0
+            cpu = step["cpu_ms_per_call"]
+            assert set(cpu) == {"gateway", "asterisk", "postgres", "machine"}
+            assert cpu["asterisk"] > 0 and cpu["machine"] > 0
+            assert (cpu["gateway"] > 0) is (name == "gateway")
     assert figures["ceiling_ratio"] is not None
     FIGURES["e2e"] = figures
 

@@ -33,6 +33,13 @@ def new_uniqueid() -> str:
     return f"{int(time.time())}.{secrets.randbelow(10**6) * 100 + next(_sequence) % 100}"
 
 
+def first_time_caller() -> tuple[str, str]:
+    """A caller number no other test uses (no history: the normal answer), as dialled and as
+    normalised: ``("0813...", "+62813...")``."""
+    digits = f"{secrets.randbelow(10**8):08d}"
+    return f"0813{digits}", f"+62813{digits}"
+
+
 def make_settings(database_url: str, state_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,

@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     agi_call,
     call_row,
     calls_of,
+    first_time_caller,
     flag_by_hand,
     new_uniqueid,
     ticket_row,
@@ -51,12 +52,13 @@ async def test_a_call_opens_one_ticket_and_the_dialplan_gets_its_number(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     uniqueid = new_uniqueid()
+    raw, number = first_time_caller()
 
     answer = await incoming(
         gateway,
         agi_env(
             uniqueid,
-            "081234567890",
+            raw,
             recording=recording_of(uniqueid),
             extra={"agi_calleridname": "Budi"},
         ),
@@ -65,23 +67,23 @@ async def test_a_call_opens_one_ticket_and_the_dialplan_gets_its_number(
     call = await call_row(engine, uniqueid)
     assert call is not None and call.ticket_id is not None
     assert answer.variables[DialplanVar.TICKET] == f"T{call.ticket_id:06d}"
-    assert answer.variables[DialplanVar.CALLER] == "+6281234567890"
+    assert answer.variables[DialplanVar.CALLER] == number
     # both in one command: one round trip to Asterisk
     assert answer.commands == [
-        f"EXEC MSet SIAGA_TICKET=T{call.ticket_id:06d},SIAGA_CALLER=+6281234567890"
+        f"EXEC MSet SIAGA_TICKET=T{call.ticket_id:06d},SIAGA_CALLER={number}"
     ]
     # defaults the dialplan already holds are not sent again
     assert DialplanVar.PRIORITY not in answer.variables
     assert DialplanVar.TRIAGE not in answer.variables
-    assert call.caller_number == "+6281234567890"
-    assert call.caller_number_raw == "081234567890"
+    assert call.caller_number == number
+    assert call.caller_number_raw == raw
     assert call.caller_name == "Budi"
     assert call.dialled == "112"
     assert call.channel and call.channel.startswith("PJSIP/carrier-")
     assert call.recording_path == recording_of(uniqueid)
     assert call.arrived_at is not None and call.outcome == "in_progress"
     ticket = await ticket_row(engine, call.ticket_id)
-    assert ticket is not None and ticket.caller_number == "+6281234567890"
+    assert ticket is not None and ticket.caller_number == number
     assert ticket.state == "new" and ticket.priority == 5
     assert await timeline(engine, uniqueid) == [CallEventKind.ARRIVED]
 
@@ -247,9 +249,10 @@ async def test_the_opened_ticket_is_announced_on_the_live_stream_once(
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     await listener.add_listener(CHANNEL, lambda *args: received.append(json.loads(args[3])))
     uniqueid = new_uniqueid()
+    raw, number = first_time_caller()
     try:
-        answer = await incoming(gateway, agi_env(uniqueid, "081234567890"))
-        await incoming(gateway, agi_env(uniqueid, "081234567890"))  # asked again: no new ticket
+        answer = await incoming(gateway, agi_env(uniqueid, raw))
+        await incoming(gateway, agi_env(uniqueid, raw))  # asked again: no new ticket
         await asyncio.sleep(0.2)
     finally:
         await listener.close()
@@ -264,7 +267,7 @@ async def test_the_opened_ticket_is_announced_on_the_live_stream_once(
                 "ticket_id": int(answer.variables[DialplanVar.TICKET][1:]),
                 "number": answer.variables[DialplanVar.TICKET],
                 "uniqueid": uniqueid,
-                "caller_number": "+6281234567890",
+                "caller_number": number,
                 "priority": 5,
             },
         }

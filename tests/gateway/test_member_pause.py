@@ -13,7 +13,7 @@ from gateway.ami_events import member_pause
         ({"Event": "QueueMemberPause", "Interface": "PJSIP/ct1", "Paused": "1"}, ("ct1", True)),
         ({"Event": "QueueMemberPause", "Interface": "PJSIP/ct1", "Paused": "0"}, ("ct1", False)),
         ({"Event": "QueueMember", "StateInterface": "PJSIP/ct2", "Paused": "1"}, ("ct2", True)),
-        ({"Event": "QueueMemberStatus", "MemberName": "ct3", "Paused": "0"}, ("ct3", False)),
+        ({"Event": "QueueMemberAdded", "MemberName": "ct3", "Paused": "0"}, ("ct3", False)),
     ],
 )
 def test_member_events_say_who_is_paused(event: dict[str, str], expected: tuple[str, bool]) -> None:
@@ -27,6 +27,8 @@ def test_member_events_say_who_is_paused(event: dict[str, str], expected: tuple[
         {"Event": "QueueMemberPause", "Interface": "PJSIP/ct1", "Paused": "yes"},
         {"Event": "QueueMemberPause", "Paused": "1"},  # no member at all
         {"Event": "Hangup", "Interface": "PJSIP/ct1", "Paused": "1"},  # not a member event
+        # device state changes (ringing, in use) repeat the pause state: not subscribed
+        {"Event": "QueueMemberStatus", "MemberName": "ct3", "Paused": "0"},
         {},
     ],
 )
