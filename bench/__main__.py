@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             sections = {**merged.get("sections", {}), **run["sections"]}
             if merged:
                 run["command"] = merged["command"] + "; " + run["command"]
-                run["total_seconds"] = merged["total_seconds"] + run["total_seconds"]
+                run["total_seconds"] = round(merged["total_seconds"] + run["total_seconds"], 1)
             merged = {**run, "sections": sections}
         write(merged, args.out)
         return 0

@@ -316,7 +316,7 @@ def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str
         "event_data": json.dumps(data, default=str),
         "drawn": data.get(DRAWN_TICKET),
         "after_event": AFTER_EVENT[kind].value if kind in AFTER_EVENT else None,
-        "after_data": json.dumps(_after_data(kind, data)),
+        "after_data": json.dumps(_after_data(kind, data)) if kind in AFTER_EVENT else None,
         **_values(CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)),
     }
 
