@@ -144,3 +144,15 @@ class Caller:
                 "Cause-txt": "Normal Clearing",
             }
         )
+
+    def answered_call(self, start: float) -> list[Message]:
+        """A call that queues 5 s after ``start``, rings ct1, is answered after 3 s in the queue,
+        talks 12 s and is hung up (the call taker's leg first)."""
+        return [
+            self.join(start + 5),
+            self.called(start + 6),
+            self.connect(start + 8, hold=3),
+            self.complete(start + 20, hold=3, talk=12),
+            self.agent_hangup(start + 20),
+            self.hangup(start + 20.5),
+        ]

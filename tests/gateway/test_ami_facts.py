@@ -42,15 +42,7 @@ async def test_an_answered_call_records_queue_answer_call_taker_wait_talk_and_en
     caller = Caller(new_uniqueid())
     await arrive(gateway, caller.uniqueid)
 
-    await feed(
-        ami,
-        caller.join(T0 + 5),
-        caller.called(T0 + 6),
-        caller.connect(T0 + 8, hold=3),
-        caller.complete(T0 + 20, hold=3, talk=12),
-        caller.agent_hangup(T0 + 20),
-        caller.hangup(T0 + 20.5),
-    )
+    await feed(ami, *caller.answered_call(T0))
 
     call = await call_row(engine, caller.uniqueid)
     assert call is not None
