@@ -124,22 +124,10 @@ class FactStore:
             # cool-down); an arrival no batch holds yet is taken back rather than left to pile up
             self._spool(fact)
             return None
-        exc: BaseException | None = task.exception() if done else TimeoutError()
-        if not done:
-            self._late.add(task)
-            task.add_done_callback(self._late_done)
-        if exc is not None and not done and self._progress > started:
-            # this write is slow (a lock on its row, a hiccup) but others finished meanwhile:
-            # the database is up, so only this fact goes to the spool
-            self._spool(fact)
-            return None
-        if exc is not None:
-            self._failed(exc)
-            self._spool(fact)
-            return None
-        self.database_ok = True
-        self._progress = time.monotonic()
-        return task.result()
+        if self._landed(task, done, started):
+            return task.result()
+        self._spool(fact)
+        return None
 
     async def record_many(self, facts: Sequence[CallFact]) -> list[FactResult | None]:
         """Apply facts other than arrivals (the AMI consumer's, in the order Asterisk reported
@@ -153,20 +141,27 @@ class FactStore:
         started = time.monotonic()
         task = asyncio.ensure_future(self._apply_many(facts))
         done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
-        exc: BaseException | None = task.exception() if done else TimeoutError()
-        if exc is None:
-            self.database_ok = True
-            self._progress = time.monotonic()
+        if self._landed(task, done, started):
             return list(task.result())
+        self.spool_all(facts)
+        return [None] * len(facts)
+
+    def _landed(self, task: asyncio.Future[Any], done: set[Any], started: float) -> bool:
+        """After waiting for a write (started at ``started``) within its bound: whether it landed.
+        If not, the caller spools its facts; a write still running is left to finish (``_late``),
+        and the database counts as down unless other writes finished meanwhile (a slow write: a
+        lock on its row, a hiccup)."""
+        exc: BaseException | None = task.exception() if done else TimeoutError()
         if not done:
             self._late.add(task)
             task.add_done_callback(self._late_done)
-            if self._progress > started:  # slow (a lock), while other writes finished: up
-                self.spool_all(facts)
-                return [None] * len(facts)
-        self._failed(exc)
-        self.spool_all(facts)
-        return [None] * len(facts)
+        if exc is None:
+            self.database_ok = True
+            self._progress = time.monotonic()
+            return True
+        if done or self._progress <= started:
+            self._failed(exc)
+        return False
 
     def _attach_drawn(self, fact: CallFact) -> None:
         """A fact about a call answered ahead may come before its arrival is written: if it opens
@@ -223,13 +218,9 @@ class FactStore:
         timer.cancel()
         if done.cancelled():  # withdrawn: spooled by ``_behind_due``
             return
-        exc = done.exception()
-        if exc is not None:
-            self._failed(exc)
+        if not self._landed(done, {done}, time.monotonic()):
             self._spool(entry.fact)
             return
-        self.database_ok = True
-        self._progress = time.monotonic()
         result = done.result()
         drawn = entry.fact.data.get(DRAWN_TICKET)
         if result.ticket_id != drawn:

@@ -41,6 +41,15 @@ async def session(gateway: Gateway, uniqueid: str, number: str | None = None) ->
     return await agi_call(fastagi.host, fastagi.port, agi_env(uniqueid, number or new_number()))
 
 
+async def flagged_caller(gateway: Gateway, engine: AsyncEngine) -> tuple[Ahead, str]:
+    """A number flagged by hand, once the gateway's ``Ahead`` has heard of it."""
+    ahead = await ready(gateway)
+    number = new_number()
+    await flag_by_hand(engine, number)
+    await until(lambda: ahead.may_have_history(number))
+    return ahead, number
+
+
 def ticket_id_of(answer: AgiResult) -> int:
     return int(answer.variables[DialplanVar.TICKET][1:])
 
@@ -97,10 +106,7 @@ async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_a
 async def test_a_caller_with_history_waits_for_the_database_and_is_queued_lower(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = await ready(gateway)
-    number = new_number()
-    await flag_by_hand(engine, number)
-    await until(lambda: ahead.may_have_history(number))
+    _, number = await flagged_caller(gateway, engine)
     uniqueid = new_uniqueid()
 
     answer = await session(gateway, uniqueid, number)
@@ -115,10 +121,7 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     """The arrival beat the NOTIFY: the queue got the normal priority, the ticket the decision."""
-    ahead = await ready(gateway)
-    number = new_number()
-    await flag_by_hand(engine, number)
-    await until(lambda: ahead.may_have_history(number))
+    ahead, number = await flagged_caller(gateway, engine)
     ahead.numbers.discard(number)  # as if the NOTIFY were still on its way
     uniqueid = new_uniqueid()
 
