@@ -152,4 +152,3 @@ class FlagSource(StrEnum):
 
     POLICY = "policy"
     MANUAL = "manual"
-

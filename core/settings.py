@@ -51,6 +51,9 @@ class AsteriskSettings(BaseModel):
     language: str = "id"
     # Hard bound on the FastAGI step, seconds: after it the dialplan goes on with its defaults.
     agi_bound_seconds: int = 2
+    # How often the gateway reads Asterisk's CDR and queue log for calls it missed; 0: only once,
+    # at its start.
+    reconcile_seconds: float = 10.0
     rtp_start: int = 10000
     rtp_end: int = 10999
 

@@ -94,6 +94,9 @@ class AmiConsumer:
         self.logged_in = False
         # call takers' pause state per queue member ("ct1" -> paused?), as Asterisk reports it
         self.paused: dict[str, bool] = {}
+        # call taker account -> the caller's unique id of the call they are talking on (None:
+        # not known for sure), until its talk's end comes
+        self.talking: dict[str, str | None] = {}
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -131,10 +134,18 @@ class AmiConsumer:
     # --- events ---------------------------------------------------------------------------
     def on_event(self, manager: Any, event: Any) -> None:
         """panoramisk callback: parse and queue; never raises."""
-        fact = ami_events.fact_from_event(event, utcnow())
+        fact = ami_events.fact_from_event(event, utcnow(), self.talking)
         if fact is None:
             return
         self.facts.put_nowait(fact)
+        calltaker = fact.data.get("calltaker")
+        if fact.kind == CallEventKind.ANSWERED and calltaker:
+            # One queue call at a time: a second answer before the first talk's end came leaves
+            # no single call a nameless end could belong to.
+            last = self.talking.get(calltaker, fact.uniqueid)
+            self.talking[calltaker] = fact.uniqueid if last == fact.uniqueid else None
+        elif fact.kind == CallEventKind.COMPLETED and calltaker:
+            self.talking.pop(calltaker, None)
         if fact.kind == CallEventKind.ENDED:
             known = self.recordings.pop(fact.uniqueid, None)
             if fact.may_create or known:

@@ -69,8 +69,9 @@ def event_time(event: Event, now: datetime) -> datetime:
     return now
 
 
-def _uniqueid(event: Event) -> str | None:
-    uniqueid = _get(event, "Uniqueid")
+def _uniqueid(event: Event, fallback: str | None = None) -> str | None:
+    """The caller channel's unique id (``fallback`` when the event has none)."""
+    uniqueid = _get(event, "Uniqueid") or fallback
     if uniqueid is None or not _UNIQUEID.match(uniqueid):
         log.warning("AMI %s without a usable Uniqueid, ignored", event.get("Event"))
         return None
@@ -97,9 +98,13 @@ def calltaker_account(event: Event) -> str | None:
 
 
 def _fact(
-    kind: CallEventKind, event: Event, now: datetime, data: dict[str, Any]
+    kind: CallEventKind,
+    event: Event,
+    now: datetime,
+    data: dict[str, Any],
+    fallback: str | None = None,
 ) -> CallFact | None:
-    uniqueid = _uniqueid(event)
+    uniqueid = _uniqueid(event, fallback)
     if uniqueid is None:
         return None
     data = {k: v for k, v in data.items() if v is not None}
@@ -147,17 +152,28 @@ def agent_connect(event: Event, now: datetime) -> CallFact | None:
     )
 
 
-def agent_complete(event: Event, now: datetime) -> CallFact | None:
+def agent_complete(
+    event: Event, now: datetime, talking: Mapping[str, str | None] | None = None
+) -> CallFact | None:
+    """The end of a call taker's talk. When the call taker hangs up, the caller's channel may be
+    gone by the time Asterisk raises it (a few calls in a hundred under load), and Asterisk then
+    leaves out every caller field. The call is then known by the call taker leg's
+    ``DestLinkedid`` (that leg was dialled for the caller, whose channel began the call and named
+    its link) or, with that leg gone too, by ``talking``: the call the call taker is talking on
+    (a call taker takes one queue call at a time)."""
+    calltaker = calltaker_account(event)
+    fallback = _get(event, "DestLinkedid") or (talking or {}).get(calltaker or "")
     return _fact(
         CallEventKind.COMPLETED,
         event,
         now,
         {
-            "calltaker": calltaker_account(event),
+            "calltaker": calltaker,
             "wait_seconds": _seconds(event, "HoldTime"),
             "talk_seconds": _seconds(event, "TalkTime"),
             "reason": _get(event, "Reason"),
         },
+        fallback,
     )
 
 
@@ -226,12 +242,17 @@ PARSERS: dict[str, Callable[[Event, datetime], CallFact | None]] = {
 }
 
 
-def fact_from_event(event: Event, now: datetime) -> CallFact | None:
-    """The call fact an AMI event carries, or None (not a call fact, or unusable)."""
+def fact_from_event(
+    event: Event, now: datetime, talking: Mapping[str, str | None] | None = None
+) -> CallFact | None:
+    """The call fact an AMI event carries, or None (not a call fact, or unusable). ``talking``:
+    call taker account -> the caller's unique id of the call they are talking on."""
     parser = PARSERS.get(str(event.get("Event") or ""))
     if parser is None:
         return None
     try:
+        if parser is agent_complete:
+            return agent_complete(event, now, talking)
         return parser(event, now)
     except Exception:
         log.exception("AMI %s could not be read, ignored", event.get("Event"))

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 10.0
 SETTLE_SECONDS = 20.0
 # An open call Asterisk no longer has is closed after this long (it cannot still be arriving).
 LOST_AFTER_SECONDS = 15.0
@@ -215,9 +214,11 @@ async def close_lost_calls(gateway: Gateway, recorded: set[str]) -> int:
 
 
 async def run(gateway: Gateway) -> None:
-    """Worker: a pass at start (calls that ended while the gateway was away), then periodically."""
+    """Worker: a pass at start (calls that ended while the gateway was away), then every
+    ``reconcile_seconds`` (none when it is 0)."""
     started_at = utcnow()
     records = AsteriskRecords(gateway.settings)
+    interval = gateway.settings.asterisk.reconcile_seconds
     while not gateway.stopping.is_set():
         try:
             await reconcile_once(gateway, records, started_at, SETTLE_SECONDS)
@@ -226,9 +227,9 @@ async def run(gateway: Gateway) -> None:
                 "reconciliation pass failed (%s: %.200s); next in %.0f s",
                 type(exc).__name__,
                 exc,
-                INTERVAL_SECONDS,
+                interval,
             )
         try:
-            await asyncio.wait_for(gateway.stopping.wait(), INTERVAL_SECONDS)
+            await asyncio.wait_for(gateway.stopping.wait(), interval if interval > 0 else None)
         except TimeoutError:
             pass

@@ -256,7 +256,7 @@ def _fact(kind: CallEventKind, call: AsteriskCall, at: datetime, data: dict[str,
 
 _KNOWN = text(
     "SELECT uniqueid, ticket_id, outcome, arrived_at, ended_at, recording_path, answered_at, "
-    "caller_number_raw, calltaker FROM calls WHERE uniqueid = ANY(:ids)"
+    "caller_number_raw, calltaker, talk_seconds FROM calls WHERE uniqueid = ANY(:ids)"
 )
 # A call first learned from its last events (the gateway came back mid-call) opened its ticket
 # without the caller's number: the ticket takes it from the reconciled call.
@@ -275,7 +275,7 @@ async def fill_ticket_caller(session: AsyncSession, uniqueid: str) -> None:
 
 async def needs_work(session: AsyncSession, calls: Iterable[AsteriskCall]) -> list[AsteriskCall]:
     """The calls whose ticket is missing or incomplete (no end, no outcome, no recording, or an
-    answer Asterisk knew of and the gateway did not)."""
+    answer or a talk time Asterisk knew of and the gateway did not)."""
     by_id = {c.uniqueid: c for c in calls}
     if not by_id:
         return []
@@ -294,6 +294,7 @@ async def needs_work(session: AsyncSession, calls: Iterable[AsteriskCall]) -> li
             or (call.recording and not row.recording_path)
             or (call.connected_at and row.answered_at is None)
             or (call.calltaker and not row.calltaker)
+            or (call.talk_seconds is not None and row.talk_seconds is None)
         ):
             todo.append(call)
     return todo

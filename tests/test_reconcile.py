@@ -110,3 +110,23 @@ async def test_a_call_first_seen_at_its_end_gets_its_caller_from_asterisks_recor
     assert ticket is not None and ticket.caller_number_raw == "081282483226"
     assert ticket.caller_number == "+6281282483226"
     assert await reconcile.needs_work(session, [call]) == []
+
+
+async def test_a_talk_time_the_gateway_missed_is_taken_from_the_queue_log(
+    session: AsyncSession,
+) -> None:
+    call = _calls()["1795424319.0"]
+    # the live path saw the whole call but not its AgentComplete (both legs gone when it came)
+    facts = [f for f in reconcile.facts_for(call, 3.0) if f.kind != CallEventKind.COMPLETED]
+    for fact in facts:
+        await apply_fact(session, fact)
+    row = await session.scalar(select(Call).where(Call.uniqueid == call.uniqueid))
+    assert row is not None and row.talk_seconds is None and row.ended_at
+
+    assert await reconcile.needs_work(session, [call]) == [call]
+    for fact in reconcile.facts_for(call, 3.0):
+        await apply_fact(session, fact)
+
+    await session.refresh(row)
+    assert row.talk_seconds == 2.0
+    assert await reconcile.needs_work(session, [call]) == []

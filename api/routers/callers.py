@@ -118,5 +118,3 @@ async def callbacks(
 ) -> dict[str, Any]:
     """Callers to call back: missed calls with no later successful contact, newest first."""
     return {"items": await autoclassify.callback_worklist(session, hours=hours, limit=limit)}
-
-

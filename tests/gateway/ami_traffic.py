@@ -107,6 +107,25 @@ class Caller:
             **self._agent(),
         )
 
+    def complete_after_hangup(
+        self, at: float, hold: int, talk: int, call_taker_gone: bool = False
+    ) -> Message:
+        """``AgentComplete`` as Asterisk raises it once the caller's channel has gone: no caller
+        fields (and none of the call taker's either when that leg has gone too)."""
+        headers = {
+            "Event": "AgentComplete",
+            "Privilege": "agent,all",
+            "Timestamp": f"{at:.6f}",
+            **({} if call_taker_gone else self._agent()),
+            "Queue": "calltakers",
+            "Interface": "PJSIP/ct1",
+            "MemberName": "ct1",
+            "HoldTime": str(hold),
+            "TalkTime": str(talk),
+            "Reason": "agent",
+        }
+        return Message(headers)
+
     def abandon(self, at: float, position: int, original: int, hold: int) -> Message:
         return self._event(
             "QueueCallerAbandon",

@@ -141,6 +141,81 @@ async def test_facts_in_any_order_never_move_times_back_or_lose_values(
     assert (await timeline(engine, caller.uniqueid)).count(CallEventKind.ENDED) == 1
 
 
+async def test_a_talk_ended_after_the_callers_channel_went_is_kept_on_the_callers_call(
+    gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
+) -> None:
+    # Seen under load: the call taker hangs up, the caller's channel goes, and AgentComplete
+    # comes without any caller field; the call taker's leg still names the caller's channel.
+    caller, second = Caller(new_uniqueid()), Caller(new_uniqueid(), number="081398761234")
+    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, second.uniqueid, second.number)
+
+    await feed(
+        ami,
+        caller.join(T0 + 5),
+        caller.connect(T0 + 8, hold=3),
+        caller.complete_after_hangup(T0 + 20, hold=3, talk=12),
+        caller.hangup(T0 + 20),
+        second.join(T0 + 5),
+        second.connect(T0 + 7, hold=2),
+        second.complete_after_hangup(T0 + 19, hold=2, talk=12, call_taker_gone=True),
+        second.hangup(T0 + 19),
+    )
+
+    call = await call_row(engine, caller.uniqueid)
+    assert call is not None and call.talk_seconds == 12 and call.calltaker == "ct1"
+    assert CallEventKind.COMPLETED in await timeline(engine, caller.uniqueid)
+    # with both legs gone, the call the call taker was put through to
+    other = await call_row(engine, second.uniqueid)
+    assert other is not None and other.talk_seconds == 12
+    assert other.outcome == CallOutcome.ANSWERED and other.ended_at == at(19)
+
+
+async def test_a_talk_end_that_names_no_call_is_dropped_and_the_call_kept(
+    gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
+) -> None:
+    caller = Caller(new_uniqueid())
+    await arrive(gateway, caller.uniqueid)
+
+    # the gateway did not see the answer (it came back mid-call): nothing names the call
+    await feed(
+        ami,
+        caller.join(T0 + 5),
+        caller.complete_after_hangup(T0 + 20, hold=3, talk=12, call_taker_gone=True),
+        caller.hangup(T0 + 20),
+    )
+
+    call = await call_row(engine, caller.uniqueid)
+    assert call is not None and call.talk_seconds is None and call.ended_at == at(20)
+    assert CallEventKind.COMPLETED not in await timeline(engine, caller.uniqueid)
+
+
+async def test_a_nameless_talk_end_is_not_put_on_the_call_taker_s_next_call(
+    gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
+) -> None:
+    first, second = Caller(new_uniqueid()), Caller(new_uniqueid(), number="081398762345")
+    await arrive(gateway, first.uniqueid)
+    await arrive(gateway, second.uniqueid, second.number)
+
+    # ct1 is put through to the second caller before the first talk's end comes, nameless
+    await feed(
+        ami,
+        first.join(T0 + 5),
+        first.connect(T0 + 8, hold=3),
+        first.hangup(T0 + 20),
+        second.join(T0 + 15),
+        second.connect(T0 + 20.1, hold=5),
+        first.complete_after_hangup(T0 + 20.2, hold=3, talk=12, call_taker_gone=True),
+        second.complete(T0 + 50, hold=5, talk=30),
+        second.hangup(T0 + 50),
+    )
+
+    one, two = await call_row(engine, first.uniqueid), await call_row(engine, second.uniqueid)
+    assert one is not None and one.talk_seconds is None and one.ended_at == at(20)
+    assert two is not None and two.talk_seconds == 30
+    assert (await timeline(engine, second.uniqueid)).count(CallEventKind.COMPLETED) == 1
+
+
 async def test_a_call_the_gateway_never_saw_arrive_still_gets_its_ticket_from_the_queue(
     ami: AmiConsumer, engine: AsyncEngine
 ) -> None:

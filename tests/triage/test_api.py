@@ -64,11 +64,13 @@ async def test_supervisor_sets_and_lifts_flags_call_taker_cannot(
     assert r.status_code == 200 and r.json()["kind"] == "cleared"
     async with AsyncSession(engine) as s:
         assert not (await triage.decide(s, number, utcnow())).flagged
-        actions = list(await s.scalars(
-            select(AuditEntry.action).where(
-                AuditEntry.entity == "caller_flag", AuditEntry.entity_id == number
-            ).order_by(AuditEntry.id)
-        ))
+        actions = list(
+            await s.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.entity == "caller_flag", AuditEntry.entity_id == number)
+                .order_by(AuditEntry.id)
+            )
+        )
     assert actions == ["caller_flag.set", "caller_flag.lift"]
     r = await spv.get(f"/callers/{number}/flags")
     assert [a["action"] for a in r.json()["audit"]] == ["caller_flag.lift", "caller_flag.set"]
@@ -80,7 +82,10 @@ async def test_supervisor_sets_and_lifts_flags_call_taker_cannot(
 async def test_flag_input_is_checked(client: Client, people: People) -> None:
     spv = await client(people.supervisor)
     bad_bodies: tuple[dict[str, object], ...] = (
-        {}, {"reason": "x"}, {"reason": "iseng", "hours": 0}, {"reason": "ok", "hours": 99999}
+        {},
+        {"reason": "x"},
+        {"reason": "iseng", "hours": 0},
+        {"reason": "ok", "hours": 99999},
     )
     for body in bad_bodies:
         r = await spv.post(f"/callers/{new_number()}/flags", json=body)
@@ -102,13 +107,19 @@ async def test_policy_read_and_changed_by_supervisors_only(
         assert (await spv.get("/triage/policy")).json()["threshold"] == before["threshold"] + 2
         async with AsyncSession(engine) as s:
             audit = await s.scalar(
-                select(AuditEntry).where(AuditEntry.entity == "triage_policy")
-                .order_by(AuditEntry.id.desc()).limit(1)
+                select(AuditEntry)
+                .where(AuditEntry.entity == "triage_policy")
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
             )
         assert audit is not None and audit.actor == people.supervisor
         assert audit.after == {"threshold": before["threshold"] + 2}
-        for bad in ({"threshold": -1}, {"half_life_hours": 0}, {"priority_penalty": 9},
-                    {"nonsense": 1}):
+        for bad in (
+            {"threshold": -1},
+            {"half_life_hours": 0},
+            {"priority_penalty": 9},
+            {"nonsense": 1},
+        ):
             r = await spv.put("/triage/policy", json=bad)
             assert r.status_code == 422 and r.json()["error_id"] == "validation-failed", bad
     finally:

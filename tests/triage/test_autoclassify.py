@@ -34,9 +34,7 @@ async def reload(session: AsyncSession, ticket: Ticket) -> Ticket:
 async def test_unanswered_calls_become_ghost(
     session: AsyncSession, outcome: str, talk: str | None, reason: str
 ) -> None:
-    ticket, _ = await add_call(
-        session, new_number(), AT, outcome=outcome, triage_result=talk
-    )
+    ticket, _ = await add_call(session, new_number(), AT, outcome=outcome, triage_result=talk)
     assert await autoclassify.on_call_ended(session, ticket.id) == "ghost"
     ticket = await reload(session, ticket)
     assert ticket.classification == "ghost" and ticket.classified_by == "auto"
@@ -70,7 +68,11 @@ async def test_failed_or_ongoing_calls_are_not_classified(session: AsyncSession)
 
 async def test_a_human_classification_is_never_overwritten(session: AsyncSession) -> None:
     ticket, _ = await add_call(
-        session, new_number(), AT, outcome="abandoned", classification="prank",
+        session,
+        new_number(),
+        AT,
+        outcome="abandoned",
+        classification="prank",
         classified_by="ct-budi",
     )
     assert await autoclassify.on_call_ended(session, ticket.id) is None
@@ -94,8 +96,13 @@ async def test_callback_answered_on_the_same_ticket_is_a_call_takers_ticket(
     number = new_number()
     ticket, _ = await add_call(session, number, AT, outcome="dropped")
     await add_call(
-        session, number, AT + timedelta(minutes=2), outcome="answered", answer_after=5,
-        direction="callback", ticket=ticket,
+        session,
+        number,
+        AT + timedelta(minutes=2),
+        outcome="answered",
+        answer_after=5,
+        direction="callback",
+        ticket=ticket,
     )
     assert await autoclassify.on_call_ended(session, ticket.id) is None
     assert (await reload(session, ticket)).classification is None
@@ -114,15 +121,24 @@ async def test_callback_worklist(session: AsyncSession) -> None:
     # dropped, then called back successfully: off the list
     await add_call(session, reached, AT, outcome="dropped")
     await add_call(
-        session, reached, AT + timedelta(minutes=3), outcome="answered", answer_after=6,
+        session,
+        reached,
+        AT + timedelta(minutes=3),
+        outcome="answered",
+        answer_after=6,
         direction="callback",
     )
     # dropped, then a callback on the same ticket that carries the number only as dialled
     dialled_back = new_number()
     missed_ticket, _ = await add_call(session, dialled_back, AT, outcome="dropped")
     await add_call(
-        session, None, AT + timedelta(minutes=4), outcome="answered", answer_after=5,
-        direction="callback", ticket=missed_ticket,
+        session,
+        None,
+        AT + timedelta(minutes=4),
+        outcome="answered",
+        answer_after=5,
+        direction="callback",
+        ticket=missed_ticket,
     )
     # a prank call a call taker handled: off the list
     await add_call(

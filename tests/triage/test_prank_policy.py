@@ -111,9 +111,11 @@ def test_ghost_calls_weigh_less_than_pranks() -> None:
 
 
 def test_other_classifications_do_not_count() -> None:
-    history = calls(Classification.EMERGENCY.value, 0, 0, 0, 0) + calls(
-        Classification.INFORMATION.value, 0, 0
-    ) + [PastCall(NOW, None)] * 3
+    history = (
+        calls(Classification.EMERGENCY.value, 0, 0, 0, 0)
+        + calls(Classification.INFORMATION.value, 0, 0)
+        + [PastCall(NOW, None)] * 3
+    )
     verdict = evaluate(history, [], NOW, DEFAULT)
     assert verdict.score == 0
     assert not verdict.flagged

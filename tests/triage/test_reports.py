@@ -71,7 +71,11 @@ async def known(engine: AsyncEngine) -> AsyncIterator[Known]:
             s, n(), morning, classification="emergency", answer_after=5, wait_seconds=3
         )
         t2, _ = await add_call(
-            s, n(), morning, classification="information", answer_after=12,
+            s,
+            n(),
+            morning,
+            classification="information",
+            answer_after=12,
             wait_seconds=10,
         )
         t3, _ = await add_call(
@@ -99,65 +103,150 @@ async def known(engine: AsyncEngine) -> AsyncIterator[Known]:
             return None if x is None else morning + timedelta(seconds=x)
 
         for ticket, ack, scene in ((t1, 60, 600), (t2, 120, 900), (t3, 300, None)):
-            s.add(Dispatch(
-                ticket_id=ticket.id, agency_id=a.id, state="acknowledged", dispatched_by="ct",
-                created_at=morning, acknowledged_at=sec(ack), on_scene_at=sec(scene),
-            ))
-        s.add(Dispatch(
-            ticket_id=t7.id, agency_id=b.id, state="acknowledged", dispatched_by="ct",
-            created_at=late, acknowledged_at=late + timedelta(seconds=30),
-        ))
+            s.add(
+                Dispatch(
+                    ticket_id=ticket.id,
+                    agency_id=a.id,
+                    state="acknowledged",
+                    dispatched_by="ct",
+                    created_at=morning,
+                    acknowledged_at=sec(ack),
+                    on_scene_at=sec(scene),
+                )
+            )
+        s.add(
+            Dispatch(
+                ticket_id=t7.id,
+                agency_id=b.id,
+                state="acknowledged",
+                dispatched_by="ct",
+                created_at=late,
+                acknowledged_at=late + timedelta(seconds=30),
+            )
+        )
         await s.commit()
     yield k
 
 
 DAY1 = {
-    "calls": 6, "emergency": 1, "information": 1, "prank": 1, "ghost": 2, "unclassified": 1,
-    "answered": 4, "answered_within_10s": 1, "answered_within_15s": 2, "answered_within_20s": 3,
-    "abandoned": 1, "dropped": 1, "failed": 0,
-    "share_within_10s": 0.25, "share_within_15s": 0.5, "share_within_20s": 0.75,
-    "avg_answer_seconds": 16.25, "p90_answer_seconds": 26.4, "abandon_rate": 0.1667,
-    "avg_queue_wait_seconds": 14.25, "p90_queue_wait_seconds": 24.4,
+    "calls": 6,
+    "emergency": 1,
+    "information": 1,
+    "prank": 1,
+    "ghost": 2,
+    "unclassified": 1,
+    "answered": 4,
+    "answered_within_10s": 1,
+    "answered_within_15s": 2,
+    "answered_within_20s": 3,
+    "abandoned": 1,
+    "dropped": 1,
+    "failed": 0,
+    "share_within_10s": 0.25,
+    "share_within_15s": 0.5,
+    "share_within_20s": 0.75,
+    "avg_answer_seconds": 16.25,
+    "p90_answer_seconds": 26.4,
+    "abandon_rate": 0.1667,
+    "avg_queue_wait_seconds": 14.25,
+    "p90_queue_wait_seconds": 24.4,
 }
 DAY2 = {
-    "calls": 2, "emergency": 1, "information": 0, "prank": 0, "ghost": 0, "unclassified": 1,
-    "answered": 1, "answered_within_10s": 1, "answered_within_15s": 1, "answered_within_20s": 1,
-    "abandoned": 0, "dropped": 0, "failed": 1,
-    "share_within_10s": 1.0, "share_within_15s": 1.0, "share_within_20s": 1.0,
-    "avg_answer_seconds": 8.0, "p90_answer_seconds": 8.0, "abandon_rate": 0.0,
-    "avg_queue_wait_seconds": 6.0, "p90_queue_wait_seconds": 6.0,
+    "calls": 2,
+    "emergency": 1,
+    "information": 0,
+    "prank": 0,
+    "ghost": 0,
+    "unclassified": 1,
+    "answered": 1,
+    "answered_within_10s": 1,
+    "answered_within_15s": 1,
+    "answered_within_20s": 1,
+    "abandoned": 0,
+    "dropped": 0,
+    "failed": 1,
+    "share_within_10s": 1.0,
+    "share_within_15s": 1.0,
+    "share_within_20s": 1.0,
+    "avg_answer_seconds": 8.0,
+    "p90_answer_seconds": 8.0,
+    "abandon_rate": 0.0,
+    "avg_queue_wait_seconds": 6.0,
+    "p90_queue_wait_seconds": 6.0,
 }
 DAY3 = {
-    "calls": 0, "emergency": 0, "information": 0, "prank": 0, "ghost": 0, "unclassified": 0,
-    "answered": 0, "answered_within_10s": 0, "answered_within_15s": 0, "answered_within_20s": 0,
-    "abandoned": 0, "dropped": 0, "failed": 0,
-    "share_within_10s": None, "share_within_15s": None, "share_within_20s": None,
-    "avg_answer_seconds": None, "p90_answer_seconds": None, "abandon_rate": None,
-    "avg_queue_wait_seconds": None, "p90_queue_wait_seconds": None,
+    "calls": 0,
+    "emergency": 0,
+    "information": 0,
+    "prank": 0,
+    "ghost": 0,
+    "unclassified": 0,
+    "answered": 0,
+    "answered_within_10s": 0,
+    "answered_within_15s": 0,
+    "answered_within_20s": 0,
+    "abandoned": 0,
+    "dropped": 0,
+    "failed": 0,
+    "share_within_10s": None,
+    "share_within_15s": None,
+    "share_within_20s": None,
+    "avg_answer_seconds": None,
+    "p90_answer_seconds": None,
+    "abandon_rate": None,
+    "avg_queue_wait_seconds": None,
+    "p90_queue_wait_seconds": None,
 }
 TOTAL = {
-    "calls": 8, "emergency": 2, "information": 1, "prank": 1, "ghost": 2, "unclassified": 2,
-    "answered": 5, "answered_within_10s": 2, "answered_within_15s": 3, "answered_within_20s": 4,
-    "abandoned": 1, "dropped": 1, "failed": 1,
-    "share_within_10s": 0.4, "share_within_15s": 0.6, "share_within_20s": 0.8,
-    "avg_answer_seconds": 14.6, "p90_answer_seconds": 25.2, "abandon_rate": 0.125,
-    "avg_queue_wait_seconds": 12.6, "p90_queue_wait_seconds": 23.2,
+    "calls": 8,
+    "emergency": 2,
+    "information": 1,
+    "prank": 1,
+    "ghost": 2,
+    "unclassified": 2,
+    "answered": 5,
+    "answered_within_10s": 2,
+    "answered_within_15s": 3,
+    "answered_within_20s": 4,
+    "abandoned": 1,
+    "dropped": 1,
+    "failed": 1,
+    "share_within_10s": 0.4,
+    "share_within_15s": 0.6,
+    "share_within_20s": 0.8,
+    "avg_answer_seconds": 14.6,
+    "p90_answer_seconds": 25.2,
+    "abandon_rate": 0.125,
+    "avg_queue_wait_seconds": 12.6,
+    "p90_queue_wait_seconds": 23.2,
 }
 
 
 def agency_rows(k: Known) -> list[dict[str, object]]:
     return [
         {
-            "period": k.day1.isoformat(), "agency_code": k.agency_a,
-            "agency_name": "Damkar Laporan", "dispatches": 3, "acknowledged": 3, "on_scene": 2,
-            "ack_median_seconds": 120.0, "ack_p90_seconds": 264.0,
-            "on_scene_median_seconds": 750.0, "on_scene_p90_seconds": 870.0,
+            "period": k.day1.isoformat(),
+            "agency_code": k.agency_a,
+            "agency_name": "Damkar Laporan",
+            "dispatches": 3,
+            "acknowledged": 3,
+            "on_scene": 2,
+            "ack_median_seconds": 120.0,
+            "ack_p90_seconds": 264.0,
+            "on_scene_median_seconds": 750.0,
+            "on_scene_p90_seconds": 870.0,
         },
         {
-            "period": k.day2.isoformat(), "agency_code": k.agency_b,
-            "agency_name": "PSC Laporan", "dispatches": 1, "acknowledged": 1, "on_scene": 0,
-            "ack_median_seconds": 30.0, "ack_p90_seconds": 30.0,
-            "on_scene_median_seconds": None, "on_scene_p90_seconds": None,
+            "period": k.day2.isoformat(),
+            "agency_code": k.agency_b,
+            "agency_name": "PSC Laporan",
+            "dispatches": 1,
+            "acknowledged": 1,
+            "on_scene": 0,
+            "ack_median_seconds": 30.0,
+            "ack_p90_seconds": 30.0,
+            "on_scene_median_seconds": None,
+            "on_scene_p90_seconds": None,
         },
     ]
 
@@ -220,7 +309,10 @@ async def test_reports_over_the_api_as_json_and_csv(
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert list(rows[0]) == list(reports.CALL_COLUMNS)
     assert [row["period"] for row in rows] == [
-        known.day1.isoformat(), known.day2.isoformat(), known.day3.isoformat(), "total"
+        known.day1.isoformat(),
+        known.day2.isoformat(),
+        known.day3.isoformat(),
+        "total",
     ]
     assert rows[0]["calls"] == "6" and rows[0]["p90_answer_seconds"] == "26.4"
     assert rows[0]["share_within_15s"] == "0.5" and rows[0]["abandon_rate"] == "0.1667"
