@@ -31,8 +31,8 @@ baseline fell to 70 calls/s against 75 with the step (run 13).
   up: the last call ended within ``KEEP_UP_SECONDS`` of the time a call takes alone after the
   last one was placed (past its capacity a centre still answers every call of a short burst, each
   later than the one before; that is a backlog, not a rate it can take). When a step fails, the
-  centre drains and the rate halfway back to the last clean one is tried (``REFINE_CPS``), so the
-  ceilings are known to 5 calls/s.
+  centre drains and the rate ``REFINE_CPS`` above the last clean one is tried, so the ceilings
+  are known to 5 calls/s.
 - There are enough call takers for every rate tried (``CALLTAKERS``), so the ceiling is the
   machine's, not the call takers'. Each step records the CPU each part used per call (the
   gateway, Asterisk, PostgreSQL, the whole machine with SIPp), from ``/proc``.
@@ -544,17 +544,16 @@ def _climb(
     going = list(modes)
     for rate in rates:
         for name in list(going):
-            mode, with_gateway = modes[name], MODES[name][0]
             bench.mode(name)
-            bench.drain()  # the last calls of the step before end first
-            if _step(bench, mode, rate, seconds, mode["one_call_s"], with_gateway, quick):
+            bench.drain()  # the previous step's last calls end first
+            if _step(bench, name, modes[name], rate, seconds, quick):
                 clean[name] = rate
                 continue
             going.remove(name)
             retry = clean[name] + REFINE_CPS
             if clean[name] and retry < rate and not quick:
                 bench.drain()
-                if _step(bench, mode, retry, seconds, mode["one_call_s"], with_gateway, quick):
+                if _step(bench, name, modes[name], retry, seconds, quick):
                     clean[name] = retry
         if not going:
             break
@@ -563,15 +562,11 @@ def _climb(
 
 
 def _step(
-    bench: E2E,
-    mode: dict[str, Any],
-    rate: float,
-    seconds: int,
-    alone: float,
-    with_gateway: bool,
-    quick: bool,
+    bench: E2E, name: str, mode: dict[str, Any], rate: float, seconds: int, quick: bool
 ) -> bool:
-    """Place one step's calls at ``rate``, record it in ``mode`` and say whether it was clean."""
+    """Place one step's calls at ``rate`` the way ``name``, record it in ``mode`` (which holds
+    the time one call takes alone) and say whether it was clean."""
+    with_gateway = MODES[name][0]
     step = bench.place(rate, int(rate * seconds))
     step.pop("trace")
     numbers = step.pop("numbers")
@@ -579,7 +574,7 @@ def _step(
         step["tickets"], step["tickets_settle_s"] = bench.tickets_settled(numbers)
     else:
         step["tickets"] = None
-    step["kept_up"] = step["after_last_s"] <= alone + KEEP_UP_SECONDS
+    step["kept_up"] = step["after_last_s"] <= mode["one_call_s"] + KEEP_UP_SECONDS
     step["clean"] = (
         step["sipp_rc"] == 0
         and step["failed"] == 0
