@@ -1,8 +1,8 @@
 """The AMI consumer: follows every 112 call through Asterisk's events and records what it learns.
 
-Events are parsed into call facts (``gateway.ami_events``) as they arrive and written by one
-worker in arrival order through the fact store (bounded; spooled when the database cannot take
-them): what queued while a batch was written goes together in the next one, in one transaction.
+Events are parsed into call facts (``gateway.ami_events``) as they arrive and go behind the call
+(``gateway.behind``): written in arrival order in batches through the fact store (bounded; spooled
+when the database cannot take them).
 After a caller's channel hangs up, the recording's length is read from disk once MixMonitor has
 finished it. The connection is kept up with growing pauses between attempts; on every login
 the live channels and queues are read back, logged, and live 112 callers the gateway has not seen
@@ -12,7 +12,6 @@ get their ticket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -36,11 +35,6 @@ _DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
 # (1 s, then 2 s later) when a loaded Asterisk is slow to answer.
 LIVE_STATE_SECONDS = 10.0
 LIVE_STATE_ATTEMPTS = 3
-# Facts written in one transaction at most; the first fact of a batch waits this long for others
-# (the events of one moment of a call come together: a hangup and its queue's completion). The
-# facts feed the consoles' live view, where 20 ms is not seen; in a surge each batch holds tens.
-FACT_BATCH = 50
-GATHER_SECONDS = 0.02
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -89,7 +83,7 @@ class AmiConsumer:
         self.settings = settings
         self.store = store
         self.recordings = recordings  # uniqueid -> recording name, from the AGI route
-        self.facts: asyncio.Queue[CallFact] = asyncio.Queue()
+        self.facts = store.behind
         self.manager: _Manager | None = None
         self.logged_in = False
         # call takers' pause state per queue member ("ct1" -> paused?), as Asterisk reports it
@@ -97,7 +91,6 @@ class AmiConsumer:
         # call taker account -> the caller's unique id of the call they are talking on (None:
         # not known for sure), until its talk's end comes
         self.talking: dict[str, str | None] = {}
-        self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -123,13 +116,7 @@ class AmiConsumer:
         for name in ami_events.MEMBER_EVENTS:
             manager.register_event(name, self.on_member)
         self.manager = manager
-        self.start_writer()
         manager.connect()
-
-    def start_writer(self) -> None:
-        """The worker that writes queued facts (``start`` runs it; tests feed events directly)."""
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._write_facts())
 
     # --- events ---------------------------------------------------------------------------
     def on_event(self, manager: Any, event: Any) -> None:
@@ -137,7 +124,7 @@ class AmiConsumer:
         fact = ami_events.fact_from_event(event, utcnow(), self.talking)
         if fact is None:
             return
-        self.facts.put_nowait(fact)
+        self.facts.put(fact)
         calltaker = fact.data.get("calltaker")
         if fact.kind == CallEventKind.ANSWERED and calltaker:
             # One queue call at a time: a second answer before the first talk's end came leaves
@@ -166,7 +153,7 @@ class AmiConsumer:
         if found is None:
             return
         name, seconds = found
-        self.facts.put_nowait(
+        self.facts.put(
             CallFact(
                 CallEventKind.RECORDING.value,
                 ended.uniqueid,
@@ -176,28 +163,6 @@ class AmiConsumer:
             )
         )
         log.info("recording uniqueid=%s %s %.1f s", ended.uniqueid, name, seconds)
-
-    async def _write_facts(self) -> None:
-        while True:
-            batch = [await self.facts.get()]
-            try:
-                await asyncio.sleep(GATHER_SECONDS)
-                while len(batch) < FACT_BATCH and not self.facts.empty():
-                    batch.append(self.facts.get_nowait())
-                results = await self.store.record_many(batch)
-                for fact, result in zip(batch, results, strict=True):
-                    log.info(
-                        "AMI %s uniqueid=%s ticket=%s",
-                        fact.kind,
-                        fact.uniqueid,
-                        result.ticket_number if result else "(spooled)",
-                    )
-            except asyncio.CancelledError:  # stopped past its grace: the batch is kept on disk
-                self.store.spool_all(batch)
-                raise
-            finally:
-                for _ in batch:
-                    self.facts.task_done()
 
     # --- (re)connection -------------------------------------------------------------------
     def _on_login(self, manager: Any) -> None:
@@ -244,7 +209,7 @@ class AmiConsumer:
             )
             fact = self._live_caller(message, now)
             if fact is not None:
-                self.facts.put_nowait(fact)
+                self.facts.put(fact)
         for message in queues if isinstance(queues, list) else []:
             self.on_member(None, message)
         entries = (
@@ -291,11 +256,4 @@ class AmiConsumer:
             await asyncio.wait(list(self._tasks), timeout=min(grace_seconds, 3.0))
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.facts.join(), grace_seconds)
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        while not self.facts.empty():  # what could not be written in time goes to the spool
-            self.store.spool.append(self.facts.get_nowait())
+        await self.facts.stop(grace_seconds)

@@ -1,5 +1,7 @@
-"""The call path's arrival writer: arrivals that come in while a write runs go together as the next
-batch (``services.arrivals.arrive_many``) on the call path's own connections (``gateway.pg``).
+"""The call path's arrival writer, for the arrivals a caller waits for (the caller may have triage
+history, or no ticket id was drawn ahead; the others go behind the answer, ``gateway.behind``).
+Arrivals that come in while a write runs go together as the next batch
+(``services.arrivals.arrive_many``) on the call path's own connections (``gateway.pg``).
 
 Alone, an arrival is written at once, a batch of one. In a surge each write takes everything that
 queued meanwhile (up to ``MAX_BATCH``), so the database pays one statement and one commit per batch
@@ -26,9 +28,6 @@ log = logging.getLogger(__name__)
 
 # Arrivals in one statement at most (a surge of a thousand a second makes batches of tens).
 MAX_BATCH = 64
-# How long a batch started by an arrival nobody waits for gathers others first: in a surge the
-# database's cost per arrival falls with the batch's size, and the caller was answered already.
-GATHER_SECONDS = 0.002
 
 
 @dataclass(eq=False, slots=True)
@@ -60,18 +59,14 @@ class ArrivalWriter:
         self._idle = asyncio.Event()  # set while no arrival is queued or being written
         self._idle.set()
 
-    def submit(self, fact: CallFact, behind: bool = False) -> Entry:
-        """Queue ``fact`` (an arrival) for the next batch; its result comes on ``entry.done``.
-
-        ``behind``: nobody waits for this one (its call was answered ahead). It starts no second
-        writer, and one it starts waits ``GATHER_SECONDS`` for others to join its batch."""
+    def submit(self, fact: CallFact) -> Entry:
+        """Queue ``fact`` (an arrival) for the next batch; its result comes on ``entry.done``."""
         entry = Entry(fact, asyncio.get_running_loop().create_future())
         self._queue.append(entry)
         self._idle.clear()
-        if self._active < (1 if behind else self.writers):
+        if self._active < self.writers:
             self._active += 1
-            gather = GATHER_SECONDS if behind else 0.0
-            task = asyncio.create_task(self._write_batches(gather))
+            task = asyncio.create_task(self._write_batches())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return entry
@@ -123,10 +118,8 @@ class ArrivalWriter:
         self._queue.extendleft(reversed(held))
         return batch
 
-    async def _write_batches(self, gather: float) -> None:
+    async def _write_batches(self) -> None:
         try:
-            if gather:
-                await asyncio.sleep(gather)
             await self._write_queued()
         finally:
             self._active -= 1

@@ -69,8 +69,7 @@ class CallbackWorker:
                 may_create=False,
             )
             log.warning("callback uniqueid=%s not answered: %s", uniqueid, event.get("Reason"))
-        assert self.gateway.ami is not None
-        self.gateway.ami.facts.put_nowait(fact)  # written in order with the AMI's own facts
+        self.gateway.store.behind.put(fact)  # written in order with the AMI's own facts
 
     async def place_pending(self) -> int:
         ami = self.gateway.ami
@@ -131,7 +130,7 @@ class CallbackWorker:
                 return
         self.placed.pop(callback.uniqueid, None)
         log.error("callback uniqueid=%s refused by Asterisk: %s", callback.uniqueid, messages[:1])
-        ami.facts.put_nowait(
+        self.gateway.store.behind.put(
             CallFact(
                 CallEventKind.ENDED.value,
                 callback.uniqueid,

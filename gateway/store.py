@@ -7,19 +7,19 @@ spool for a moment (the database is down: no call should wait on it again), and 
 one: an arrival that would queue too long for its batch, or that is slow while others finish, is
 spooled alone.
 
-Arrivals are written in batches by ``gateway.arrivals`` on the call path's own connections. Other
-facts (the AMI consumer's) are written by ``record_many``, many in one transaction on a connection
-of their own; replays one by one on the ORM session.
+Arrivals a caller waits for are written in batches by ``gateway.arrivals`` on the call path's own
+connections. Facts nobody waits for (``behind``: the AMI consumer's, arrivals answered ahead) are
+written by ``record_many``, many in one transaction on a connection of their own; replays one by
+one on the ORM session.
 
 ``answer_ahead`` answers an arrival before it is written, when ``gateway.ahead`` knows the caller
 has no triage history and holds a ticket id drawn ahead: the answer is that ticket and the normal
-priority, and the arrival (carrying the id) is written behind it, or spooled within the bound.
+priority, and the arrival (carrying the id) goes behind it, written with the call's other facts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -32,9 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.names import CallEventKind
 from core.phone import normalise
 from gateway.ahead import Ahead
-from gateway.arrivals import ArrivalWriter, Entry
+from gateway.arrivals import ArrivalWriter
+from gateway.behind import FactWriter
 from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
+from services.arrivals import apply_in_batch
 from services.calls import DRAWN_TICKET, CallFact, FactResult, apply_fact
 from services.rows import PgRows
 from services.triage import NORMAL_DECISION
@@ -82,6 +84,8 @@ class FactStore:
         # the AMI consumer's facts: one connection, written in order, never in the arrivals' way
         self.facts_pool = CallPathPool(self.pool.dsn, size=1)
         self.arrivals = ArrivalWriter(self.pool)
+        # facts nobody waits for (the AMI consumer's, arrivals answered ahead), in order
+        self.behind = FactWriter(self.record_many, self.spool_all)
         self.ahead = ahead
         self._replaying = asyncio.Lock()
         self._answered: dict[str, int] = {}  # uniqueid -> ticket id answered ahead (oldest first)
@@ -172,16 +176,27 @@ class FactStore:
 
     async def _apply_many(self, facts: Sequence[CallFact]) -> list[FactResult]:
         async with self.facts_pool.connection() as connection, connection.transaction():
-            rows = PgRows(connection)
-            return [await apply_fact(rows, fact) for fact in facts]
+            results = await apply_in_batch(PgRows(connection), facts)
+        for fact, result in zip(facts, results, strict=True):
+            drawn = fact.data.get(DRAWN_TICKET)
+            if fact.kind == CallEventKind.ARRIVED and drawn and result.ticket_id != drawn:
+                log.warning(
+                    "call uniqueid=%s already had ticket %s: the number answered ahead (%s) is "
+                    "unused",
+                    fact.uniqueid,
+                    result.ticket_number,
+                    drawn,
+                )
+        return results
 
     def answer_ahead(self, fact: CallFact) -> FactResult | None:
         """The answer for an arrival without waiting for the database, or None (the caller may have
         history, no id is drawn, or the call was answered before): then ``record`` it.
 
-        The arrival is written behind the answer in the next batch. One no batch holds when the
-        bound runs out, or whose write fails, is spooled with its ticket id: the ticket the caller
-        was answered with is opened when the spool is written back."""
+        The arrival goes behind the answer (``behind``): written with the call's other facts in
+        their next batch, or spooled with its ticket id when that batch cannot be written within
+        the bound; the ticket the caller was answered with is opened when the spool is written
+        back."""
         ahead = self.ahead
         if ahead is None or fact.kind != CallEventKind.ARRIVED or not fact.may_create:
             return None
@@ -197,39 +212,8 @@ class FactStore:
         if len(self._answered) > REMEMBERED:
             del self._answered[next(iter(self._answered))]
         fact.data[DRAWN_TICKET] = ticket_id
-        if time.monotonic() < self._down_until:
-            self._spool(fact)
-        else:
-            entry = self.arrivals.submit(fact, behind=True)
-            timer = asyncio.get_running_loop().call_later(
-                self.bound_seconds, self._behind_due, entry
-            )
-            entry.done.add_done_callback(functools.partial(self._behind_done, entry, timer))
+        self.behind.put(fact)
         return FactResult(ticket_id=ticket_id, decision=NORMAL_DECISION)
-
-    def _behind_due(self, entry: Entry) -> None:
-        """An arrival answered ahead, still queued when its bound ran out: spooled instead."""
-        if self.arrivals.withdraw(entry):
-            self._spool(entry.fact)
-
-    def _behind_done(
-        self, entry: Entry, timer: asyncio.TimerHandle, done: asyncio.Future[FactResult]
-    ) -> None:
-        timer.cancel()
-        if done.cancelled():  # withdrawn: spooled by ``_behind_due``
-            return
-        if not self._landed(done, {done}, time.monotonic()):
-            self._spool(entry.fact)
-            return
-        result = done.result()
-        drawn = entry.fact.data.get(DRAWN_TICKET)
-        if result.ticket_id != drawn:
-            log.warning(
-                "call uniqueid=%s already had ticket %s: the number answered ahead (%s) is unused",
-                entry.fact.uniqueid,
-                result.ticket_number,
-                drawn,
-            )
 
     def _failed(self, exc: BaseException) -> None:
         """A write failed: the database is down (facts go straight to the spool for a moment),
@@ -250,12 +234,14 @@ class FactStore:
             log.debug("a late write failed too: %s", type(task.exception()).__name__)
 
     async def drain(self, grace_seconds: float) -> None:
-        """On stop: let writes still running past their bound finish, then close the call path's
-        connections (an arrival after this is spooled; replays use the sessionmaker)."""
+        """On stop: write the facts queued behind (or spool them), let writes still running past
+        their bound finish, then close the call path's connections (an arrival after this is
+        spooled; replays use the sessionmaker)."""
+        await self.behind.stop(grace_seconds)
         if self._late:
             await asyncio.wait(list(self._late), timeout=grace_seconds)
         await self.arrivals.drain(grace_seconds)
-        for entry in self.arrivals.withdraw_all():  # answered ahead, never written: kept on disk
+        for entry in self.arrivals.withdraw_all():  # never written: kept on disk
             self._spool(entry.fact)
         await self.pool.close()
         await self.facts_pool.close()

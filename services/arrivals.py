@@ -38,6 +38,7 @@ from services.calls import (
     POLICY,
     CallFact,
     FactResult,
+    apply_fact,
     decided_params,
     merge_sql,
 )
@@ -221,6 +222,25 @@ async def arrive_many(db: Rows, facts: Sequence[CallFact]) -> list[FactResult]:
             )
         results.append(FactResult(call_id, ticket_id, opened, decision))
     return results
+
+
+async def apply_in_batch(db: Rows, facts: Sequence[CallFact]) -> list[FactResult]:
+    """A batch of facts of any kind in the transaction of ``db``: the arrivals first, together
+    (``arrive_many``: an arrival is a call's first fact), then the others in their order. A second
+    arrival of a call in the batch takes its place among the others. Results in ``facts``' order."""
+    firsts: dict[str, int] = {}
+    for i, fact in enumerate(facts):
+        if fact.kind == ARRIVED and fact.may_create:
+            firsts.setdefault(fact.uniqueid, i)
+    results: list[FactResult | None] = [None] * len(facts)
+    arrivals = list(firsts.values())
+    written = await arrive_many(db, [facts[i] for i in arrivals])
+    for i, result in zip(arrivals, written, strict=True):
+        results[i] = result
+    for i, fact in enumerate(facts):
+        if results[i] is None:
+            results[i] = await apply_fact(db, fact)
+    return [r for r in results if r is not None]
 
 
 async def arrive(db: Rows, fact: CallFact) -> FactResult:

@@ -93,6 +93,17 @@ def test_end_to_end_bench_reports_the_three_ways(bench_database: str) -> None:
     FIGURES["e2e"] = figures
 
 
+def test_a_rate_is_clean_when_its_first_step_is_or_two_of_three_are() -> None:
+    verdict = e2e._verdict
+    assert verdict([True], quick=False) is True
+    assert verdict([False], quick=False) is None  # tried again
+    assert verdict([False, True], quick=False) is None
+    assert verdict([False, True, True], quick=False) is True
+    assert verdict([False, False], quick=False) is False
+    assert verdict([False, True, False], quick=False) is False
+    assert verdict([False], quick=True) is False  # the smoke run tries each rate once
+
+
 def test_report_is_written_from_the_figures(tmp_path: Path) -> None:
     results = {
         "machine": machine(),

@@ -132,6 +132,5 @@ async def ami(gateway: main.Gateway, tmp_path: Path) -> AsyncIterator[AmiConsume
         }
     )
     consumer = AmiConsumer(settings, gateway.store, gateway.recordings)
-    consumer.start_writer()
     yield consumer
     await consumer.stop(grace_seconds=5)

@@ -44,7 +44,7 @@ async def incoming(gateway: Gateway, env: dict[str, str]):  # type: ignore[no-un
     """One session; returns once the arrivals answered so far are written (behind the answer)."""
     fastagi = gateway.settings.fastagi
     answer = await agi_call(fastagi.host, fastagi.port, env)
-    await gateway.store.arrivals.settled()
+    await gateway.store.behind.settled()
     return answer
 
 

@@ -23,12 +23,13 @@ T0 = BASE_TIME
 async def feed(ami: AmiConsumer, *events: Message) -> None:
     for event in events:
         ami.on_event(None, event)
-    await ami.facts.join()
+    await ami.facts.settled()
 
 
 async def arrive(gateway: Gateway, uniqueid: str, number: str = "081234567890") -> str:
     fastagi = gateway.settings.fastagi
     answer = await agi_call(fastagi.host, fastagi.port, agi_env(uniqueid, number))
+    await gateway.store.behind.settled()  # the arrival, written behind the answer
     return answer.variables[DialplanVar.TICKET]
 
 
@@ -311,7 +312,7 @@ async def test_the_recording_length_is_read_from_the_finished_file(
 
     ami.on_event(None, caller.hangup(T0 + 30))
     await ami._tasks.copy().pop()  # the recording probe
-    await ami.facts.join()
+    await ami.facts.settled()
 
     call = await call_row(engine, caller.uniqueid)
     assert call is not None
@@ -350,5 +351,5 @@ async def test_a_live_caller_found_after_a_reconnect_gets_its_call_and_ticket(
 
 async def feed_facts(ami: AmiConsumer, *facts: object) -> None:
     for fact in facts:
-        ami.facts.put_nowait(fact)  # type: ignore[arg-type]
-    await ami.facts.join()
+        ami.facts.put(fact)  # type: ignore[arg-type]
+    await ami.facts.settled()

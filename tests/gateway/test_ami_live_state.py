@@ -65,7 +65,7 @@ async def test_a_slow_answer_is_asked_again_and_the_live_caller_gets_a_ticket(
     consumer.manager = manager
 
     await consumer.sync_live_state()
-    await consumer.facts.join()
+    await consumer.facts.settled()
 
     assert manager.actions == ["CoreShowChannels", "CoreShowChannels", "QueueStatus"]
     call = await call_row(engine, uniqueid)

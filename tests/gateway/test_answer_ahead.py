@@ -15,7 +15,6 @@ from core.names import CallEventKind, DialplanVar, TriageCode
 from core.timeutil import utcnow
 from gateway.agi_client import AgiResult, agi_env
 from gateway.ahead import Ahead
-from gateway.arrivals import ArrivalWriter
 from gateway.main import Gateway
 from gateway.pg import CallPathPool
 from services.calls import CallFact
@@ -74,7 +73,7 @@ async def test_a_caller_without_history_is_answered_before_the_arrival_is_writte
         answer = await asyncio.wait_for(session(gateway, uniqueid), 2)
         assert await call_row(engine, uniqueid) is None  # answered, not written yet
         await transaction.rollback()
-    await gateway.store.arrivals.settled()
+    await gateway.store.behind.settled()
 
     call = await call_row(engine, uniqueid)
     assert call is not None and call.ticket_id == ticket_id_of(answer)
@@ -90,7 +89,7 @@ async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_a
     flagged, pranked = new_number(), new_number()
     uniqueid = new_uniqueid()
     answer = await session(gateway, uniqueid, pranked)
-    await gateway.store.arrivals.settled()
+    await gateway.store.behind.settled()
     assert not ahead.may_have_history(flagged) and not ahead.may_have_history(pranked)
 
     await flag_by_hand(engine, flagged)
@@ -126,7 +125,7 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
     uniqueid = new_uniqueid()
 
     answer = await session(gateway, uniqueid, number)
-    await gateway.store.arrivals.settled()
+    await gateway.store.behind.settled()
 
     assert DialplanVar.PRIORITY not in answer.variables
     call = await call_row(engine, uniqueid)
@@ -163,22 +162,20 @@ async def test_an_arrival_answered_ahead_that_cannot_be_written_keeps_its_ticket
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     await ready(gateway)
-    working = gateway.store.arrivals
-    # the call path's connections go to a port where no database listens
-    gateway.store.arrivals = ArrivalWriter(
-        CallPathPool(f"postgresql://x@127.0.0.1:{free_port()}/x")
-    )
+    working = gateway.store.facts_pool
+    # the connection of the facts written behind the calls goes to a port where no database listens
+    gateway.store.facts_pool = CallPathPool(f"postgresql://x@127.0.0.1:{free_port()}/x", size=1)
     uniqueid = new_uniqueid()
     try:
         answer = await session(gateway, uniqueid)
-        await gateway.store.arrivals.settled()
-        gateway.store._down_until = 0.0  # the database is back before the spool is written back
-        # and Asterisk reports the call queued: that fact opens the ticket the caller was given
-        queued = await gateway.store.record(
-            CallFact(CallEventKind.QUEUED.value, uniqueid, utcnow(), {"queue": "siaga112"})
-        )
+        await gateway.store.behind.settled()
     finally:
-        gateway.store.arrivals = working
+        gateway.store.facts_pool = working
+    gateway.store._down_until = 0.0  # the database is back before the spool is written back
+    # and Asterisk reports the call queued: that fact opens the ticket the caller was given
+    queued = await gateway.store.record(
+        CallFact(CallEventKind.QUEUED.value, uniqueid, utcnow(), {"queue": "siaga112"})
+    )
 
     assert queued is not None and queued.ticket_id == ticket_id_of(answer)
     assert gateway.store.spool.pending()

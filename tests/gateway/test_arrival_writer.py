@@ -106,23 +106,3 @@ async def test_a_failed_batch_fails_each_of_its_arrivals_so_the_store_spools_the
     entries = [writer.submit(arrival(new_uniqueid(), i)) for i in range(3)]
     outcomes = await asyncio.gather(*(e.done for e in entries), return_exceptions=True)
     assert all(isinstance(o, ConnectionError) for o in outcomes)
-
-
-async def test_arrivals_answered_ahead_share_one_writer_and_a_waited_one_takes_the_second(
-    database_url: str, engine: AsyncEngine
-) -> None:
-    writer = ArrivalWriter(CallPathPool(asyncpg_dsn(database_url), size=2))
-    uniqueids = [new_uniqueid() for _ in range(4)]
-    try:
-        behind = [writer.submit(arrival(u, i), behind=True) for i, u in enumerate(uniqueids[:3])]
-        assert writer._active == 1  # nobody waits for these: one writer, gathering
-        waited = writer.submit(arrival(uniqueids[3], 3))
-        assert writer._active == 2  # a caller waits for this one: the second writer starts
-        await writer.settled()
-        results = [e.done.result() for e in [*behind, waited]]
-    finally:
-        await writer.pool.close()
-
-    assert all(r.ticket_id is not None for r in results)
-    assert writer.stats.batches == 1  # the second writer took them all; the first found none left
-    assert await count_calls(engine, uniqueids) == 4

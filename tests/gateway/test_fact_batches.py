@@ -1,7 +1,8 @@
-"""The AMI consumer's facts are written in batches, one transaction each
-(``FactStore.record_many``): the events of a call reach the consoles from the same statements, a
-late answer still withdraws the system's ghost classification, and a fact the database refuses
-costs its batch a trip through the spool, never the other calls a cool-down."""
+"""The facts written behind the calls (the AMI consumer's, arrivals answered ahead) go in
+batches, one transaction each (``FactStore.record_many``, ``services.arrivals.apply_in_batch``):
+the events of a call reach the consoles from the same statements, a late answer still withdraws
+the system's ghost classification, and a fact the database refuses costs its batch a trip through
+the spool, never the other calls a cool-down."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from core.names import CallEventKind, Classification, StreamEvent
 from core.timeutil import utcnow
 from gateway.ami import AmiConsumer
 from gateway.main import Gateway
-from services import events
+from services import arrivals, events
 from services.calls import CallFact
+from services.rows import PgRows
 from tests.gateway.ami_traffic import BASE_TIME, Caller
 from tests.gateway.conftest import call_row, first_time_caller, new_uniqueid, ticket_row, until
 from tests.gateway.test_ami_facts import arrive, feed
+from tests.gateway.test_answer_ahead import ready
 from tests.gateway.test_spool import store_on
 
 T0 = BASE_TIME
@@ -32,14 +35,7 @@ async def test_a_calls_facts_go_in_one_batch_and_publish_their_events(
 ) -> None:
     caller = Caller(new_uniqueid(), first_time_caller()[0])
     ticket = await arrive(gateway, caller.uniqueid, caller.number)
-    batches: list[list[str]] = []
-    record_many = gateway.store.record_many
-
-    async def counted(facts: list[CallFact]) -> list[Any]:
-        batches.append([str(f.kind) for f in facts])
-        return await record_many(facts)
-
-    monkeypatch.setattr(gateway.store, "record_many", counted)
+    batches = count_batches(gateway, monkeypatch)
     received: list[dict[str, Any]] = []
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     await listener.add_listener(events.CHANNEL, lambda *a: received.append(json.loads(a[3])))
@@ -120,3 +116,80 @@ async def test_a_fact_the_database_refuses_sends_its_batch_to_the_spool_without_
             assert (await call_row(engine, uniqueid) is not None) is written
     finally:
         await store.drain(1)
+
+
+def count_batches(gateway: Gateway, monkeypatch: Any) -> list[list[str]]:
+    """The kinds of facts in each batch written behind the calls from now on."""
+    batches: list[list[str]] = []
+    behind = gateway.store.behind
+    write = behind._write
+
+    async def counted(facts: list[CallFact]) -> list[Any]:
+        batches.append([str(f.kind) for f in facts])
+        return await write(facts)
+
+    monkeypatch.setattr(behind, "_write", counted)
+    return batches
+
+
+async def test_an_arrival_answered_ahead_is_written_with_the_calls_next_facts(
+    gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine, monkeypatch: Any
+) -> None:
+    await ready(gateway)
+    batches = count_batches(gateway, monkeypatch)
+    raw, number = first_time_caller()
+    caller = Caller(new_uniqueid(), raw)
+    data = {"caller_number": number, "caller_number_raw": raw, "queue": "siaga112"}
+
+    answered = gateway.store.answer_ahead(
+        CallFact(CallEventKind.ARRIVED.value, caller.uniqueid, utcnow(), data)
+    )
+    await feed(ami, caller.join(T0))  # Asterisk reports the call queued meanwhile
+
+    assert answered is not None and answered.ticket_id is not None
+    assert batches == [["arrived", "queued"]]  # one transaction, no write of its own
+    call = await call_row(engine, caller.uniqueid)
+    assert call is not None and call.ticket_id == answered.ticket_id
+    assert call.caller_number == number
+
+
+async def test_a_batchs_arrivals_go_first_in_one_statement_and_the_rest_in_order(
+    database_url: str, monkeypatch: Any
+) -> None:
+    first, second = new_uniqueid(), new_uniqueid()
+    now = utcnow()
+    facts = [
+        CallFact(CallEventKind.QUEUED.value, first, now, {"queue": "siaga112"}),
+        CallFact(CallEventKind.ARRIVED.value, first, now, {"caller_number": "+6281200000001"}),
+        CallFact(CallEventKind.ARRIVED.value, second, now, {"caller_number": "+6281200000002"}),
+        CallFact(CallEventKind.ARRIVED.value, first, now, {"caller_name": "Warga"}),
+    ]
+    steps: list[tuple[str, list[str]]] = []
+
+    async def arrive_many(db: Any, batch: list[CallFact]) -> Any:
+        steps.append(("arrive_many", [f.uniqueid for f in batch]))
+        return await real_arrive_many(db, batch)
+
+    async def apply_fact(db: Any, fact: CallFact) -> Any:
+        steps.append((str(fact.kind), [fact.uniqueid]))
+        return await real_apply_fact(db, fact)
+
+    real_arrive_many, real_apply_fact = arrivals.arrive_many, arrivals.apply_fact
+    monkeypatch.setattr(arrivals, "arrive_many", arrive_many)
+    monkeypatch.setattr(arrivals, "apply_fact", apply_fact)
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        async with connection.transaction():
+            results = await arrivals.apply_in_batch(PgRows(connection), facts)
+    finally:
+        await connection.close()
+
+    assert steps == [
+        ("arrive_many", [first, second]),
+        ("queued", [first]),
+        ("arrived", [first]),  # a second arrival of the call, in its place
+        ("arrive_many", [first]),
+    ]
+    assert results[0].ticket_id == results[1].ticket_id == results[3].ticket_id
+    assert results[2].ticket_id not in (None, results[1].ticket_id)
+    assert results[1].ticket_opened and not results[0].ticket_opened
