@@ -1,7 +1,7 @@
 """Benchmark 2: calls end to end through a real Asterisk with SIPp, with the gateway in the path
 and, in the same run, the same dialplan without the FastAGI step.
 
-Three ways, one after the other (``MODES``):
+Three ways (``MODES``):
 
 - ``gateway``: the centre as it runs: the FastAGI step answers each call (ticket number,
   priority), the gateway's AMI side writes the call's facts.
@@ -25,7 +25,8 @@ baseline fell to 70 calls/s against 75 with the step (run 13).
   per process (each account has its own static contact; Asterisk rings one account at a time per
   ``ringinuse = no``): they ring briefly, answer, talk a moment and hang up.
 - Ceiling: rates are stepped up (``RATES``), ``gateway`` and ``no_fastagi`` taking turns at each
-  rate (``GROUPS``), each step held for ``STEP_SECONDS``; a step is clean when
+  rate (``GROUPS``; the way that went first at a rate goes second at the next), each step held
+  for ``STEP_SECONDS``; a step is clean when
   SIPp reports every call successful, (with the gateway running) every call has its ticket
   (waiting up to 15 s for tickets of facts the gateway spooled under load), and the centre kept
   up: the last call ended within ``KEEP_UP_SECONDS`` of the time a call takes alone after the
@@ -540,12 +541,14 @@ def _climb(
     seconds: int,
     quick: bool,
 ) -> None:
-    """Step the rate up, the ways of ``modes`` taking turns at each rate, until each has failed
-    a rate (then the rate ``REFINE_CPS`` above its last clean one is tried)."""
+    """Step the rate up, the ways of ``modes`` taking turns at each rate (the one that went
+    first at a rate goes second at the next), until each has failed a rate (then the rate
+    ``REFINE_CPS`` above its last clean one is tried)."""
     clean = dict.fromkeys(modes, 0.0)
     going = list(modes)
-    for rate in rates:
-        for name, ok in _clean_at(bench, going, modes, rate, seconds, quick).items():
+    for i, rate in enumerate(rates):
+        turns = going if i % 2 == 0 else going[::-1]
+        for name, ok in _clean_at(bench, turns, modes, rate, seconds, quick).items():
             if ok:
                 clean[name] = rate
                 continue

@@ -211,7 +211,8 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             "Three ways on the same Asterisk: **gateway** (the centre as it runs), "
             "**no_fastagi** (the same centre and dialplan without the FastAGI step: the gateway "
             "opens each call's ticket from the AMI events; the baseline of the target), taking "
-            "turns at each rate so both meet the same state of the shared machine, then "
+            "turns at each rate (first and second by turns) so both meet the same state of the "
+            "shared machine, then "
             "**asterisk_alone** (the same dialplan, gateway stopped: no tickets; what the "
             "machine takes with no Siaga112 at all).",
             "",

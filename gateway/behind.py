@@ -41,9 +41,6 @@ class FactWriter:
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._write_batches())
 
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     async def settled(self) -> None:
         """Until every fact queued so far has been written (or spooled)."""
         await self._queue.join()
