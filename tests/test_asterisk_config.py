@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from core.settings import CallTaker, Settings
 from gateway import ami_events
 from gateway.ami import AmiConsumer
+from gateway.behind import FactWriter
 from gateway.callbacks import CallbackWorker
 from ops.asterisk import (
     CONF_DIR,
@@ -95,12 +96,17 @@ def test_manager_allows_only_the_gateway() -> None:
     assert f"secret = {SECRET}" in manager
 
 
+def _never_called(*args: Any) -> Any:
+    raise AssertionError("no event reaches a gateway with no Asterisk")
+
+
 async def _registered_events() -> set[str]:
     """The event names the gateway's AMI client listens for, as its own start-up registers them
     (the AMI consumer, the callback worker, and panoramisk itself); nothing is listening on the
     port, so no event ever arrives."""
     settings = Settings(ami={"secret": SECRET, "port": free_port()})
-    consumer = AmiConsumer(settings, store=None, recordings={})  # type: ignore[arg-type]
+    idle = FactWriter(write=_never_called, spool=_never_called)
+    consumer = AmiConsumer(settings, store=SimpleNamespace(behind=idle), recordings={})  # type: ignore[arg-type]
     consumer.start()
     try:
         gateway: Any = SimpleNamespace(ami=consumer)
