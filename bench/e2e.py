@@ -35,7 +35,7 @@ baseline fell to 70 calls/s against 75 with the step (run 13).
   when its first step there is, or two of three are (``_verdict``): a step that fails is tried
   again, so one stray failure does not end a climb. After the first rate that fails, the rate
   ``REFINE_CPS`` above the last clean one is tried the same way, so the ceilings are known to
-  5 calls/s. The centre drains before every step.
+  5 calls/s. Before every step the centre drains (``E2E.drain``).
 - There are enough call takers for every rate tried (``CALLTAKERS``), so the ceiling is the
   machine's, not the call takers'. Each step records the CPU each part used per call (the
   gateway, Asterisk, PostgreSQL, the whole machine with SIPp), from ``/proc``.
@@ -95,7 +95,7 @@ RATES = (20.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0, 120.0, 130.0, 1
 STEP_SECONDS = 15
 # After the first rate that fails, the rate this far above the last clean one is tried too.
 REFINE_CPS = 5.0
-# Asterisk is quiet when it uses less than this many CPU seconds a second.
+# A part of the centre is quiet when it uses less than this many CPU seconds a second.
 QUIET_CPU = 0.1
 # name -> (the gateway runs, the dialplan has its FastAGI step)
 MODES: dict[str, tuple[bool, bool]] = {
@@ -310,8 +310,10 @@ class E2E:
         self.asterisk.set_fastagi(fastagi)
 
     def drain(self, limit_s: float = 120.0) -> None:
-        """Wait until Asterisk has no call left and has gone quiet (a failed step leaves a
-        backlog of calls, and of work behind them, that would weigh on the next step)."""
+        """Wait until Asterisk has no call left and the centre has gone quiet: Asterisk, the
+        gateway and PostgreSQL (its autovacuum and checkpoints included) each under
+        ``QUIET_CPU``. A failed step leaves a backlog of calls, and every step leaves work
+        behind it, that would weigh on the next step, whichever way it runs."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             out = self.asterisk.cli("core show channels count")
@@ -320,9 +322,10 @@ class E2E:
                 break
             time.sleep(1.0)
         while time.monotonic() < deadline:
-            before = _asterisk_cpu_s()
+            before = self.cpu()
             time.sleep(1.0)
-            if _asterisk_cpu_s() - before < QUIET_CPU:
+            after = self.cpu()
+            if all(after[k] - before[k] < QUIET_CPU for k in ("gateway", "asterisk", "postgres")):
                 break
         time.sleep(2)
 
