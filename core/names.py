@@ -128,6 +128,7 @@ class StreamEvent(StrEnum):
     CALL_ENDED = "call.ended"
     DISPATCH_UPDATED = "dispatch.updated"
     QUEUE_UPDATED = "queue.updated"
+    DELIVERY_UPDATED = "delivery.updated"  # webhook messages went dead or back in line
 
 
 class WebhookEvent(StrEnum):

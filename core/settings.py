@@ -104,6 +104,16 @@ class WebhookSettings(BaseModel):
     response_body_max: int = 2048  # bytes of a receiver's answer kept in the delivery log
 
 
+class DispatchSettings(BaseModel):
+    """Handing tickets to agencies, whether by webhook or through the agency view."""
+
+    # A dispatch the agency has not acknowledged this long after it was sent goes on the
+    # supervisor's "needs attention" list (phone the agency). Two minutes: twice the 60 s that
+    # NFPA 1225 allows from answer to first unit dispatched, and before the third webhook try,
+    # which comes 5 min after the second.
+    ack_overdue_seconds: int = Field(default=120, ge=1)
+
+
 class UiSettings(BaseModel):
     """The browser consoles. Map tiles come from ``tile_url``; without them markers still show."""
 
@@ -129,6 +139,7 @@ class Settings(BaseSettings):
     fastagi: FastAgiSettings = Field(default_factory=FastAgiSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("database_url")

@@ -21,11 +21,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import Conflict, NotFound
-from core.names import DeliveryState
+from core.names import DeliveryState, StreamEvent
 from core.settings import WebhookSettings
 from core.timeutil import utcnow
 from models import Agency, DeliveryAttempt, Dispatch, OutboxMessage
-from services import audit
+from services import audit, events
+from services.calls import ticket_number
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,11 @@ _RETRY = text(
 )
 _DEAD = text(
     """
-    UPDATE outbox SET state = 'dead', dead_at = :at, locked_until = NULL, last_error = :error
-    WHERE id = :id AND attempts = :attempt AND state = 'delivering'
+    UPDATE outbox o SET state = 'dead', dead_at = d.at, locked_until = NULL, last_error = d.error
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
+                CAST(:ats AS timestamptz[]), CAST(:errors AS text[])) AS d(id, attempt, at, error)
+    WHERE o.id = d.id AND o.attempts = d.attempt AND o.state = 'delivering'
+    RETURNING o.message_id, o.dispatch_id
     """
 )
 _DISABLE = text(
@@ -206,9 +210,37 @@ async def record(
         if o.result is Result.GONE:
             await _disable_endpoint(session, o.claimed.agency_id, o.ended_at)
         log.warning("webhook %s to %s dead: %s", o.claimed.message_id, o.claimed.agency_code, error)
-    for statement, params in ((_RETRY, retry), (_DEAD, dead)):
-        if params:
-            await session.execute(statement, params)
+    if retry:
+        await session.execute(_RETRY, retry)
+    if dead:
+        gone = (
+            await session.execute(
+                _DEAD,
+                {
+                    "ids": [d["id"] for d in dead],
+                    "attempts": [d["attempt"] for d in dead],
+                    "ats": [d["at"] for d in dead],
+                    "errors": [d["error"] for d in dead],
+                },
+            )
+        ).all()
+        if gone:  # the supervisor's dashboard lists them at once
+            await _announce(session, DeliveryState.DEAD, [(m, d) for m, d in gone])
+
+
+async def _announce(
+    session: AsyncSession, state: DeliveryState, messages: Sequence[tuple[str, int | None]]
+) -> None:
+    """Publish that ``messages`` (message id, dispatch id) went to ``state`` (same transaction)."""
+    await events.publish(
+        session,
+        StreamEvent.DELIVERY_UPDATED,
+        {
+            "state": state.value,
+            "message_ids": [m for m, _ in messages],
+            "dispatch_ids": sorted({d for _, d in messages if d is not None}),
+        },
+    )
 
 
 async def _disable_endpoint(session: AsyncSession, agency_id: int, at: datetime) -> None:
@@ -244,10 +276,12 @@ def message_view(m: OutboxMessage, agency_code: str) -> dict[str, Any]:
 async def dead_letters(
     session: AsyncSession, *, before_id: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Dead messages, newest first; keyset pagination on the outbox id."""
+    """Dead messages, newest first, each with its agency's name and its ticket (none for a
+    ping); keyset pagination on the outbox id."""
     query = (
-        select(OutboxMessage, Agency.code)
+        select(OutboxMessage, Agency.code, Agency.name, Dispatch.ticket_id)
         .join(Agency, Agency.id == OutboxMessage.agency_id)
+        .outerjoin(Dispatch, Dispatch.id == OutboxMessage.dispatch_id)
         .where(OutboxMessage.state == DeliveryState.DEAD.value)
         .order_by(OutboxMessage.id.desc())
         .limit(limit + 1)
@@ -258,7 +292,15 @@ async def dead_letters(
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = rows[-1][0].id if more and rows else None
-    return [message_view(m, code) for m, code in rows], cursor
+    return [
+        {
+            **message_view(m, code),
+            "agency_name": name,
+            "ticket_id": ticket_id,
+            "ticket_number": None if ticket_id is None else ticket_number(ticket_id),
+        }
+        for m, code, name, ticket_id in rows
+    ], cursor
 
 
 async def redeliver(session: AsyncSession, message_id: str, *, actor: str) -> OutboxMessage:
@@ -295,6 +337,7 @@ async def redeliver(session: AsyncSession, message_id: str, *, actor: str) -> Ou
         after={"agency": agency.code, "attempts": message.attempts},
     )
     await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
+    await _announce(session, DeliveryState.PENDING, [(message.message_id, message.dispatch_id)])
     await session.flush()
     return message
 

@@ -1,12 +1,18 @@
-"""Reading dispatches: a ticket's for the centre, an agency's own for the agency portal."""
+"""Reading dispatches: a ticket's for the centre, an agency's own for the agency portal, and
+those no agency has acknowledged in time for the supervisor."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from models import Agency, Dispatch, DispatchUpdate, Ticket
+from core.names import DispatchState
+from models import Agency, Dispatch, DispatchUpdate, OutboxMessage, Ticket
+from services.calls import ticket_number
 
 Row = tuple[Dispatch, Agency, Ticket]
 
@@ -76,3 +82,78 @@ async def updates(
     ):
         result[u.dispatch_id].append(u)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A dispatch still pending past the acknowledgement threshold."""
+
+    dispatch_id: int
+    created_at: datetime
+    waiting_seconds: float
+    ticket_id: int
+    ticket_number: str
+    category: str | None
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    has_webhook: bool
+    delivery_state: str | None  # its latest webhook message's state; None: no webhook sent
+
+
+async def overdue(
+    session: AsyncSession, *, older_than_seconds: float, limit: int
+) -> tuple[list[Overdue], int]:
+    """Dispatches still pending (not acknowledged, not cancelled) for longer than
+    ``older_than_seconds``, the longest waiting first, and how many there are in all. Agencies
+    without a webhook count too: they acknowledge in the agency view. One query."""
+    latest_delivery = (
+        select(OutboxMessage.state)
+        .where(OutboxMessage.dispatch_id == Dispatch.id)
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+        .correlate(Dispatch)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            Dispatch.id,
+            Dispatch.created_at,
+            func.extract("epoch", func.now() - Dispatch.created_at),
+            Ticket.id,
+            Ticket.category,
+            Agency.id,
+            Agency.code,
+            Agency.name,
+            Agency.webhook_url.is_not(None),
+            latest_delivery,
+            func.count().over(),
+        )
+        .join(Agency, Agency.id == Dispatch.agency_id)
+        .join(Ticket, Ticket.id == Dispatch.ticket_id)
+        .where(
+            Dispatch.state == DispatchState.PENDING.value,
+            Dispatch.created_at <= func.now() - timedelta(seconds=older_than_seconds),
+        )
+        .order_by(Dispatch.created_at, Dispatch.id)
+        .limit(limit)
+    )
+    items, total = [], 0
+    for r in rows.all():
+        total = r[10]
+        items.append(
+            Overdue(
+                dispatch_id=r[0],
+                created_at=r[1],
+                waiting_seconds=float(r[2]),
+                ticket_id=r[3],
+                ticket_number=ticket_number(r[3]),
+                category=r[4],
+                agency_id=r[5],
+                agency_code=r[6],
+                agency_name=r[7],
+                has_webhook=bool(r[8]),
+                delivery_state=r[9],
+            )
+        )
+    return items, total

@@ -1,5 +1,6 @@
-"""Dispatching tickets to agencies (call takers and supervisors), and the delivery log and
-dead-letter list (supervisors)."""
+"""Dispatching tickets to agencies (call takers and supervisors), and what needs a supervisor's
+action on the hand-off: the delivery log, the dead-letter list, dispatches overdue for
+acknowledgement."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from api.deps import CentreStaff, Session, Supervisor
 from api.schemas.dispatch import (
     CancelBody,
     DeadLetterPage,
+    DeadLetterRead,
     DispatchCreate,
     DispatchRead,
     MessageLog,
     MessageRead,
+    OverdueDispatch,
+    OverduePage,
     SuggestedAgency,
 )
 from core.names import DispatchState
@@ -125,6 +129,27 @@ async def cancel_dispatch(
     return result
 
 
+@router.get("/dispatches/overdue", response_model=OverduePage)
+async def overdue_dispatches(
+    request: Request,
+    session: Session,
+    _: Supervisor,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> OverduePage:
+    """Dispatches no agency has acknowledged within ``SIAGA_DISPATCH__ACK_OVERDUE_SECONDS``
+    (webhook or agency view alike), the longest waiting first: phone the agency."""
+    settings: Settings = request.app.state.settings
+    threshold = settings.dispatch.ack_overdue_seconds
+    items, total = await dispatch_queries.overdue(
+        session, older_than_seconds=threshold, limit=limit
+    )
+    return OverduePage(
+        threshold_seconds=threshold,
+        total=total,
+        items=[OverdueDispatch.model_validate(i) for i in items],
+    )
+
+
 @router.get("/dispatches/{dispatch_id}/deliveries", response_model=list[MessageLog])
 async def dispatch_deliveries(dispatch_id: Id, session: Session, _: Supervisor) -> list[MessageLog]:
     """Every webhook message of a dispatch, with every delivery attempt."""
@@ -141,7 +166,7 @@ async def dead_letters(
     """Messages delivery gave up on, newest first; pass ``next_cursor`` as ``cursor``."""
     items, next_cursor = await delivery.dead_letters(session, before_id=cursor, limit=limit)
     return DeadLetterPage(
-        items=[MessageRead.model_validate(i) for i in items], next_cursor=next_cursor
+        items=[DeadLetterRead.model_validate(i) for i in items], next_cursor=next_cursor
     )
 
 

@@ -210,6 +210,38 @@ class MessageLog(MessageRead):
     attempts_log: list[DeliveryAttemptRead]
 
 
+class DeadLetterRead(MessageRead):
+    """A message delivery gave up on, with what a supervisor needs to act on it."""
+
+    agency_name: str
+    ticket_id: int | None  # none for a message about no dispatch (a ping)
+    ticket_number: str | None
+
+
 class DeadLetterPage(BaseModel):
-    items: list[MessageRead]
+    items: list[DeadLetterRead]
     next_cursor: int | None = None
+
+
+class OverdueDispatch(BaseModel):
+    """A dispatch the agency has not acknowledged within the threshold."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    dispatch_id: int
+    created_at: datetime
+    waiting_seconds: float
+    ticket_id: int
+    ticket_number: str
+    category: str | None
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    has_webhook: bool
+    delivery_state: str | None  # its latest webhook message's; none: it follows the agency view
+
+
+class OverduePage(BaseModel):
+    threshold_seconds: int
+    total: int  # all overdue dispatches; ``items`` holds the longest waiting of them
+    items: list[OverdueDispatch]

@@ -1,4 +1,5 @@
-// The supervisor's dashboard: a live wallboard and a map of open tickets and field officers.
+// The supervisor's dashboard: a live wallboard, a map of open tickets and field officers, and what
+// needs the supervisor's action on the hand-off to agencies.
 import { h, clear, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { dateTime, duration, timeOf } from '../time.js';
@@ -7,34 +8,46 @@ import { connect } from '../stream.js';
 import { mount, setLive, topbar } from '../shell.js';
 import { renderTimeline } from './timeline.js';
 import { categoryColour, categoryName, dispatchChip, loadCategories, stateChip } from './common.js';
+import * as attention from './attention.js';
 
-const state = { summary: null, fetchedAt: 0, live: null, map: { tickets: [], units: [] }, selected: null, categories: [] };
+// ``side``: what the side pane lists when no ticket is open ('open' tickets or 'attention').
+const state = { summary: null, fetchedAt: 0, live: null, map: { tickets: [], units: [] }, selected: null, categories: [], attention: null, side: 'open' };
 let ctx;
 let map;
 let ticketLayer;
 let unitLayer;
 let fitted = false;
 let refreshTimer;
+let attentionTimer;
+let safetyTimer;
 let stopStream;
 let tickTimer;
+
+// Stream events that can change what needs attention: a dispatch sent, acknowledged or cancelled;
+// a webhook message given up on or put back in line.
+const ATTENTION_EVENTS = ['dispatch.updated', 'delivery.updated'];
 
 export async function show(context) {
   ctx = context;
   state.categories = await loadCategories();
   layout();
-  await refresh();
+  await Promise.all([refresh(), refreshAttention()]);
   if (stopStream) stopStream();
   stopStream = connect(onEvent, setLive);
   clearInterval(tickTimer);
-  tickTimer = setInterval(() => { renderWallboard(); }, 1000);
-  // A safety net for anything the stream missed; never a page reload.
-  setInterval(refresh, 15000);
+  tickTimer = setInterval(() => {
+    renderWallboard();
+    attention.tick(document.getElementById('side'), state.attention);
+  }, 1000);
+  // A safety net for anything the stream missed (and dispatches turning overdue); never a reload.
+  clearInterval(safetyTimer);
+  safetyTimer = setInterval(() => { refresh(); refreshAttention(); }, 15000);
 }
 
 function layout() {
   fitted = false;
   mount(
-    topbar({ view: 'supervisor', config: ctx.config, onLanguage: () => { layout(); refresh(); } }),
+    topbar({ view: 'supervisor', config: ctx.config, onLanguage: () => { layout(); refresh(); refreshAttention(); } }),
     h('section', { class: 'wallboard', id: 'wallboard', 'data-testid': 'wallboard' }),
     h('main', { class: 'supervisor' },
       h('div', { class: 'map-wrap' },
@@ -86,6 +99,11 @@ function onEvent(name, data) {
     renderWallboard();
     return;
   }
+  if (ATTENTION_EVENTS.includes(name)) {
+    clearTimeout(attentionTimer);
+    attentionTimer = setTimeout(refreshAttention, 250);
+  }
+  if (name === 'delivery.updated') return; // no ticket or map change
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(refresh, 250);
   if (state.selected && Number(data.ticket_id ?? data.id) === state.selected.id) openTicket(state.selected.id);
@@ -104,6 +122,17 @@ async function refresh() {
   renderWallboard();
   renderMarkers();
   renderSide();
+}
+
+async function refreshAttention() {
+  try {
+    state.attention = await attention.load();
+  } catch (err) {
+    if (err.status !== 401) toast(err.status ? err.message : t('error.network'), 'error');
+    return;
+  }
+  renderWallboard();
+  if (state.side === 'attention' && !state.selected) renderSide();
 }
 
 // ---- the wallboard -----------------------------------------------------------------------------
@@ -141,7 +170,33 @@ function renderWallboard() {
       )),
     tile('wb.within10', pct, shareCls, s.offered_today != null ? t('wb.offered', { n: s.offered_today }) : null, 'wb-within'),
     tile('wb.open', s.open_tickets ?? '—', '', null, 'wb-open'),
+    attentionTile(),
   );
+}
+
+function attentionTile() {
+  const a = state.attention;
+  const n = attention.count(a);
+  const cls = n == null ? '' : (a.dead.length || a.overdueTotal) ? 'bad' : 'good';
+  const sub = a ? t('wb.attention.sub', { dead: attention.count({ ...a, overdueTotal: 0 }), overdue: a.overdueTotal }) : null;
+  return h('button', {
+    class: `tile tile-button ${cls}${state.side === 'attention' ? ' active' : ''}`,
+    type: 'button',
+    'data-testid': 'wb-attention',
+    'aria-pressed': state.side === 'attention' ? 'true' : 'false',
+    onclick: () => { showSide('attention'); },
+  },
+  h('div', { class: 'tile-label' }, t('wb.attention')),
+  h('div', { class: 'tile-value mono' }, n ?? '—'),
+  sub ? h('div', { class: 'tile-sub' }, sub) : null);
+}
+
+function showSide(which) {
+  state.side = which;
+  state.selected = null;
+  renderWallboard();
+  renderSide();
+  renderMarkers();
 }
 
 // ---- the map -----------------------------------------------------------------------------------
@@ -205,6 +260,10 @@ function renderSide() {
     side.append(ticketPanel(state.selected));
     return;
   }
+  if (state.side === 'attention') {
+    side.append(attentionPanel());
+    return;
+  }
   const tickets = state.map.tickets || [];
   side.append(h('h3', { class: 'side-title' }, t('side.open'), h('span', { class: 'count' }, tickets.length)));
   side.append(h('p', { class: 'muted small' }, t('side.select')));
@@ -231,6 +290,23 @@ function renderSide() {
   }
 }
 
+function attentionPanel() {
+  return h('div', { class: 'attention-pane' },
+    h('button', { class: 'btn-ghost back', type: 'button', onclick: () => showSide('open') }, '← ', t('side.open')),
+    h('h3', { class: 'side-title' }, t('attention.title'), h('span', { class: 'count' }, attention.count(state.attention) ?? '—')),
+    attention.panel(state.attention, {
+      categories: state.categories,
+      onTicket: openTicket,
+      onRedelivered: (m) => {
+        state.attention.dead = state.attention.dead.filter((x) => x.message_id !== m.message_id);
+        renderWallboard();
+        renderSide();
+        refreshAttention(); // its dispatch's delivery state changed too
+      },
+    }),
+  );
+}
+
 async function openTicket(id) {
   try {
     const [ticket, dispatches] = await Promise.all([
@@ -251,7 +327,7 @@ function ticketPanel(tk) {
   const timeline = h('div', { 'data-testid': 'timeline' });
   renderTimeline(timeline, tk);
   return h('div', { class: 'ticket-panel', 'data-testid': 'ticket-panel' },
-    h('button', { class: 'btn-ghost back', type: 'button', onclick: () => { state.selected = null; renderSide(); renderMarkers(); } }, '← ', t('side.open')),
+    h('button', { class: 'btn-ghost back', type: 'button', onclick: () => { state.selected = null; renderSide(); renderMarkers(); } }, '← ', t(state.side === 'attention' ? 'attention.title' : 'side.open')),
     h('div', { class: 'tp-head' },
       h('span', { class: 'th-number mono' }, tk.number || tk.id), stateChip(tk.state)),
     h('div', { class: 'tp-cat', style: `--c:${categoryColour(tk.category)}` }, categoryName(state.categories, tk.category) || t('cat.unknown')),
