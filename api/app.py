@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import errors
+from api import aml_matcher, errors
 from api.routers import ROUTERS, health
 from api.stream_hub import StreamHub
 from core.db import make_engine, make_sessionmaker
@@ -29,9 +31,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = StreamHub(settings.database_url or "")
         app.state.stream_hub = hub
         hub.start()
+        matcher = (
+            asyncio.create_task(aml_matcher.run(app.state.sessionmaker, settings.aml), name="aml")
+            if settings.aml.enabled
+            else None
+        )
         try:
             yield
         finally:
+            if matcher:
+                matcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await matcher
             await hub.stop()
             await engine.dispose()
 

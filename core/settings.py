@@ -124,6 +124,33 @@ class UiSettings(BaseModel):
     map_zoom: int = 12
 
 
+class AmlSettings(BaseModel):
+    """Receiving Advanced Mobile Location (docs/aml.md). Off while ``token`` is unset."""
+
+    # The shared secret AML senders (the operators' HTTPS endpoints, their SMS gateway) present as
+    # ``Authorization: Bearer <token>``. Unset: the AML endpoints answer 404 ``aml-off``.
+    token: SecretStr | None = None
+    # A position goes to the newest ticket of its number whose call arrived at most
+    # ``early_seconds`` after the position came (phones send AML as they dial, often before the
+    # call reaches the centre) and at most ``late_seconds`` before it (they send it again later).
+    early_seconds: int = Field(default=120, ge=0)
+    late_seconds: int = Field(default=3600, ge=1)
+    # How often the API looks for the tickets of positions that came before them.
+    match_every_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("token")
+    @classmethod
+    def _real_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # an empty variable leaves AML off
+        _check_secret(value, "SIAGA_AML__TOKEN")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SIAGA_", env_nested_delimiter="__", extra="ignore"
@@ -141,6 +168,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    aml: AmlSettings = Field(default_factory=AmlSettings)
 
     @field_validator("database_url")
     @classmethod

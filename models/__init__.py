@@ -1,6 +1,7 @@
 """The tables. Import from here: ``from models import Ticket, Call``."""
 
 from models.agency import Agency, AgencySecret
+from models.aml import AmlPosition
 from models.audit import AuditEntry
 from models.base import Base
 from models.call import Call, CallEvent
@@ -13,6 +14,7 @@ from models.triage import CallerFlag, TriageSettings
 __all__ = [
     "Agency",
     "AgencySecret",
+    "AmlPosition",
     "AuditEntry",
     "Base",
     "Call",

@@ -21,6 +21,7 @@ from models import (
     OutboxMessage,
     Ticket,
 )
+from services import aml
 from services.calls import ticket_number
 
 TICKET_FIELDS = (
@@ -245,4 +246,5 @@ async def full_view(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
         for d, a in dispatch_rows
     ]
     view["caller_history"] = await caller_history(session, ticket.caller_number, ticket.id)
+    view["aml"] = await aml.of_ticket(session, ticket.id)  # the phone's own newest position
     return view

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from api.routers import (
     agencies,
     agency_portal,
+    aml,
     auth,
     callback_calls,
     callers,
@@ -35,5 +36,6 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     callback_calls.router,
     callback_calls.worklist_router,
+    aml.router,
     ui.router,
 ]

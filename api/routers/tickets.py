@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from api.deps import CentreStaff, EntityId, Session, Supervisor
 from api.schemas.tickets import ClassificationIn, TicketForm, TicketPage, TransitionIn
+from core.settings import Settings
 from models import AuditEntry
-from services import ticket_query, ticket_view, tickets
+from services import aml, ticket_query, ticket_view, tickets
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -48,8 +49,14 @@ async def list_tickets(
 
 
 @router.get("/{ticket_id}")
-async def get_ticket(ticket_id: EntityId, _: CentreStaff, session: Session) -> dict[str, Any]:
+async def get_ticket(
+    ticket_id: EntityId, _: CentreStaff, session: Session, request: Request
+) -> dict[str, Any]:
     ticket = await tickets.get_ticket(session, ticket_id)
+    settings: Settings = request.app.state.settings
+    # AML positions that came before the ticket was written join it the moment it is read
+    if settings.aml.enabled and await aml.match_for_ticket(session, ticket, settings.aml):
+        await session.commit()
     return await ticket_view.full_view(session, ticket)
 
 

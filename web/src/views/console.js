@@ -82,6 +82,7 @@ function onEvent(name, data) {
     openTicket(data.ticket_id, { fromCall: true });
   } else if (['ticket.updated', 'dispatch.updated', 'call.ended'].includes(name) && state.ticket && Number(data.ticket_id ?? data.id) === state.ticket.id) {
     if (!state.dirty) openTicket(state.ticket.id, { quiet: true });
+    if ((data.fields || []).includes('aml')) showAml(state.ticket.id);
   }
   if (name.startsWith('ticket.') || name.startsWith('call.')) refreshLists();
   if (name.startsWith('call.') || name === 'queue.updated') refreshWaiting(name === 'queue.updated' ? data : null);
@@ -279,6 +280,7 @@ function ticketForm(tk) {
     field('desa', t('field.desa'), h('input', { value: val('desa'), autocomplete: 'off' }), 's2'),
     field('latitude', t('field.latitude'), h('input', { value: val('latitude'), inputmode: 'decimal', placeholder: '-3.39' }), 's1'),
     field('longitude', t('field.longitude'), h('input', { value: val('longitude'), inputmode: 'decimal', placeholder: '104.83' }), 's1'),
+    renderAml(h('div', { class: 'field s6 aml-line', id: 'aml-line', 'data-testid': 'aml' }), tk),
     h('div', { class: 'field s3' }, h('span', { class: 'label' }, t('field.victims')), victims),
     field('victims_count', t('field.victims_count'), h('input', { value: val('victims_count'), type: 'number', min: 0, max: 10000 }), 's1'),
     field('access_route', t('field.access_route'), h('input', { value: val('access_route'), autocomplete: 'off' }), 's2'),
@@ -286,6 +288,50 @@ function ticketForm(tk) {
   );
   setTimeout(syncVictims, 0);
   return form;
+}
+
+// ---- the phone's own position (Advanced Mobile Location) ---------------------------------------
+
+/** "Lokasi AML: lat, lon (±52 m, GPS, 68%) · time", with a copy into empty latitude/longitude. */
+function renderAml(box, tk) {
+  clear(box);
+  const a = tk.aml;
+  box.style.display = a ? '' : 'none';
+  if (!a) return box;
+  const details = [
+    a.radius_m != null ? t('aml.radius', { m: Math.round(a.radius_m) }) : null,
+    a.method ? t(`aml.method.${a.method.toLowerCase()}`) : null,
+    a.confidence != null ? `${a.confidence}%` : null,
+  ].filter(Boolean).join(', ');
+  const input = (name) => document.getElementById(`f-${name}`);
+  const copy = () => {
+    if (input('latitude').value.trim() || input('longitude').value.trim()) return;
+    input('latitude').value = String(a.latitude);
+    input('longitude').value = String(a.longitude);
+    state.dirty = true;
+  };
+  box.append(
+    h('span', { class: 'mono' }, t('aml.line', { lat: a.latitude, lon: a.longitude, details }), ' · ', timeOf(a.positioned_at || a.received_at)),
+    tk.latitude == null && tk.longitude == null
+      ? h('button', { type: 'button', class: 'btn', 'data-testid': 'aml-copy', onclick: copy }, t('aml.copy'))
+      : null,
+  );
+  return box;
+}
+
+/** A position came for the open ticket: show it, and put coordinates it filled into empty inputs
+ * (a save of the form as it stood would otherwise clear them). */
+async function showAml(id) {
+  let fresh;
+  try { fresh = await api.get(api.paths.ticket(id)); } catch { return; }
+  if (state.ticket?.id !== fresh.id) return;
+  Object.assign(state.ticket, { aml: fresh.aml, latitude: fresh.latitude, longitude: fresh.longitude });
+  for (const name of ['latitude', 'longitude']) {
+    const el = document.getElementById(`f-${name}`);
+    if (el && !el.value.trim() && fresh[name] != null) el.value = String(fresh[name]);
+  }
+  const box = document.getElementById('aml-line');
+  if (box) renderAml(box, state.ticket);
 }
 
 function syncVictims() {

@@ -1,0 +1,101 @@
+"""Advanced Mobile Location in: ``POST /aml/https`` (the phone's HTTPS form, relayed by the
+operator) and ``POST /aml/sms`` (an AML SMS forwarded by the operator's SMS gateway).
+
+Senders are no users: they present the shared secret ``SIAGA_AML__TOKEN`` as a bearer token.
+Without that setting AML reception is off: both endpoints are not there (404 ``aml-off``)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import Session
+from core import aml as parsing
+from core.errors import NotFound, SiagaError, Unauthenticated
+from core.settings import AmlSettings, Settings
+from services import aml
+
+router = APIRouter(prefix="/aml", tags=["aml"])
+_bearer = HTTPBearer(auto_error=False)
+MAX_BODY = 8192  # bytes of an HTTPS form: real ones are under 1 KB
+
+
+class AmlOff(NotFound):
+    error_id = "aml-off"
+
+
+class AmlInvalid(SiagaError):
+    status_code = 422
+    error_id = "aml-invalid"
+
+
+class AmlTooLarge(SiagaError):
+    status_code = 413
+    error_id = "payload-too-large"
+
+
+def aml_settings(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AmlSettings:
+    """AML's settings, for a sender that presented the shared secret (constant-time check)."""
+    settings: Settings = request.app.state.settings
+    if settings.aml.token is None:
+        raise AmlOff("Penerimaan AML tidak aktif / AML reception is off")
+    expected = settings.aml.token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials else b""
+    if not hmac.compare_digest(given, expected):
+        raise Unauthenticated("Token AML salah / wrong AML token")
+    return settings.aml
+
+
+Sender = Annotated[AmlSettings, Depends(aml_settings)]
+
+
+class SmsIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    sender: str = Field(min_length=1, max_length=64)  # the SMS's originating number
+    text: str = Field(min_length=1, max_length=parsing.MAX_TEXT)
+
+
+@router.post("/https", status_code=201)
+async def receive_https(request: Request, settings: Sender, session: Session) -> dict[str, Any]:
+    """The HTTPS form (``application/x-www-form-urlencoded``) as the phone sent it."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise AmlTooLarge(f"Data terlalu besar / over {MAX_BODY} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AmlInvalid("Bukan UTF-8 / not UTF-8", {"reason": "malformed"}) from None
+    return await _receive(session, settings, lambda: parsing.parse_https(text))
+
+
+@router.post("/sms", status_code=201)
+async def receive_sms(body: SmsIn, settings: Sender, session: Session) -> dict[str, Any]:
+    """An AML SMS: its sender's number and its text."""
+    return await _receive(session, settings, lambda: parsing.parse_sms(body.sender, body.text))
+
+
+async def _receive(
+    session: Session, settings: AmlSettings, parse: Callable[[], parsing.AmlMessage]
+) -> dict[str, Any]:
+    try:
+        message = parse()
+    except parsing.AmlRejected as exc:
+        raise AmlInvalid(
+            f"Pesan AML tidak valid / invalid AML message: {exc.message}",
+            {"reason": exc.reason, "field": exc.field},
+        ) from None
+    position, ticket = await aml.receive(session, message, settings)
+    await session.commit()
+    return {
+        "id": position.id,
+        "ticket_id": ticket.id if ticket else None,
+        "ticket_number": ticket.number if ticket else None,
+    }
