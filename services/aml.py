@@ -96,6 +96,9 @@ async def match_pending(
     waiting = await session.scalars(
         _pending()
         .where(AmlPosition.received_at >= since)
+        # the newest first: a position whose ticket never comes must not keep a newer one out
+        .order_by(None)
+        .order_by(AmlPosition.received_at.desc(), AmlPosition.id.desc())
         .limit(PENDING_BATCH)
         .with_for_update(skip_locked=True)
     )
