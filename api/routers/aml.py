@@ -2,7 +2,8 @@
 operator) and ``POST /aml/sms`` (an AML SMS forwarded by the operator's SMS gateway).
 
 Senders are no users: they present the shared secret ``SIAGA_AML__TOKEN`` as a bearer token.
-Without that setting AML reception is off: both endpoints are not there (404 ``aml-off``)."""
+Without that setting AML reception is off: a sender presenting a token gets 404 ``aml-off``
+(without one, 401 as for every endpoint)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,16 @@ def aml_settings(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AmlSettings:
-    """AML's settings, for a sender that presented the shared secret (constant-time check)."""
+    """AML's settings, for a sender that presented the shared secret (constant-time check).
+    A request without a token is refused as every unauthenticated request is, AML on or off; a
+    sender with a token learns that reception is off."""
     settings: Settings = request.app.state.settings
+    if credentials is None:
+        raise Unauthenticated("Token AML diperlukan / AML token required")
     if settings.aml.token is None:
         raise AmlOff("Penerimaan AML tidak aktif / AML reception is off")
     expected = settings.aml.token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials else b""
-    if not hmac.compare_digest(given, expected):
+    if not hmac.compare_digest(credentials.credentials.encode(), expected):
         raise Unauthenticated("Token AML salah / wrong AML token")
     return settings.aml
 

@@ -88,8 +88,11 @@ async def test_aml_off_says_so_and_stores_nothing(api_app: FastAPI, engine: Asyn
         transport=httpx.ASGITransport(app=api_app), base_url="http://api"
     ) as c:
         r = await c.post("/aml/sms", json=sms(number), headers={"Authorization": f"Bearer {TOKEN}"})
+        anonymous = await c.post("/aml/sms", json=sms(number))
     assert r.status_code == 404
     assert r.json()["error_id"] == "aml-off"
+    assert anonymous.status_code == 401  # no token: refused as any unauthenticated request
+    assert anonymous.json()["error_id"] == "unauthenticated"
     assert await _positions(engine, number) == []
 
 
