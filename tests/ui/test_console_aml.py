@@ -41,6 +41,7 @@ async def test_aml_position_shows_on_the_open_ticket_and_fills_empty_coordinates
 
     line = page.get_by_test_id("aml")
     await line.get_by_text("Lokasi AML: -3.31234, 104.91234 (±52 m, GPS, 68%)").wait_for()
+    assert "null" not in await line.inner_text()  # nothing stands in for the absent copy button
     assert await page.locator("#f-latitude").input_value() == "-3.31234"
     assert await page.locator("#f-longitude").input_value() == "104.91234"
     await screenshot(page, "20-console-aml-position")

@@ -310,12 +310,10 @@ function renderAml(box, tk) {
     input('longitude').value = String(a.longitude);
     state.dirty = true;
   };
-  box.append(
-    h('span', { class: 'mono' }, t('aml.line', { lat: a.latitude, lon: a.longitude, details }), ' · ', timeOf(a.positioned_at || a.received_at)),
-    tk.latitude == null && tk.longitude == null
-      ? h('button', { type: 'button', class: 'btn', 'data-testid': 'aml-copy', onclick: copy }, t('aml.copy'))
-      : null,
-  );
+  box.append(h('span', { class: 'mono' }, t('aml.line', { lat: a.latitude, lon: a.longitude, details }), ' · ', timeOf(a.positioned_at || a.received_at)));
+  if (tk.latitude == null && tk.longitude == null) {
+    box.append(h('button', { type: 'button', class: 'btn', 'data-testid': 'aml-copy', onclick: copy }, t('aml.copy')));
+  }
   return box;
 }
 
