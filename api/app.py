@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import aml_matcher, errors
+from api import errors
 from api.routers import ROUTERS, health
 from api.stream_hub import StreamHub
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
+from services.aml import matcher as aml_matcher
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

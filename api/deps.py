@@ -14,7 +14,7 @@ from core.errors import Forbidden, Unauthenticated
 from core.names import Role
 from core.settings import Settings
 from models import User
-from services.auth import Principal, read_token
+from services.users.auth import Principal, read_token
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -37,9 +37,9 @@ from core.db import make_sessionmaker
 from core.names import CallEventKind, Role, TicketState
 from core.timeutil import utcnow
 from models import User
-from services.auth import Principal, issue_token
-from services.calls import CallFact
-from services.users import create_user, principal_of
+from services.calls.write import CallFact
+from services.users.auth import Principal, issue_token
+from services.users.service import create_user, principal_of
 
 STATES = [s.value for s in TicketState]
 CATS = [c.code for c in CATEGORIES]

@@ -18,8 +18,8 @@ from sqlalchemy.pool import NullPool
 
 from core.db import make_sessionmaker
 from gateway.agi import answer_for, parse_arrival
-from services.calls import apply_fact
-from services.triage import NORMAL_PRIORITY
+from services.calls.write import apply_fact
+from services.triage.decide import NORMAL_PRIORITY
 
 QUEUE = "calltakers"
 

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.common import ROOT, cpu_s, free_port, postgres_cpu, postmaster, summary_ms
 from bench.fastagi import PY, AgiServer
-from services.delivery import OUTBOX_CHANNEL
-from services.webhooks import new_secret
+from services.dispatch.delivery import OUTBOX_CHANNEL
+from services.dispatch.signing import new_secret
 
 PAYLOAD = (
     "jsonb_build_object('type','dispatch.created','timestamp',now(),'data',"

@@ -20,8 +20,8 @@ from core import phone
 from core.names import CallEventKind, DialplanVar, TriageCode
 from core.timeutil import utcnow
 from gateway.store import FactStore
-from services.calls import CallFact
-from services.triage import NORMAL_PRIORITY
+from services.calls.write import CallFact
+from services.triage.decide import NORMAL_PRIORITY
 
 log = logging.getLogger(__name__)
 

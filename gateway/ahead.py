@@ -1,7 +1,7 @@
 """What lets the gateway answer an arriving call before its arrival is written: most callers have
 no triage history, so their answer (a ticket number, the normal priority) needs no database.
 
-- ``may_have_history(number)``: the numbers with any triage history (``services.triage``'s
+- ``may_have_history(number)``: the numbers with any triage history (``services.triage.decide``'s
   ``HISTORY_NUMBERS_SQL``) are loaded once, after ``LISTEN`` on ``HISTORY_CHANNEL``, and kept
   current by the NOTIFYs of migration 0008's triggers. The set may hold more numbers than have
   history now (a reclassified ticket, an expired flag: reloaded every ``RELOAD_SECONDS``), never
@@ -24,9 +24,9 @@ from typing import Any
 
 import asyncpg
 
+from core.rows import PgRows
 from core.timeutil import utcnow
-from services.rows import PgRows
-from services.triage import HISTORY_CHANNEL, HISTORY_NUMBERS_SQL, history_numbers_params
+from services.triage.decide import HISTORY_CHANNEL, HISTORY_NUMBERS_SQL, history_numbers_params
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from core.timeutil import utcnow
 from gateway import ami_events
 from gateway.recordings import finished_recording
 from gateway.store import FactStore
-from services.calls import CallFact
+from services.calls.write import CallFact
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from services.calls import CallFact, FactResult
+from services.calls.write import CallFact, FactResult
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The callback worker: places the callbacks call takers asked for (``services.callbacks``).
+"""The callback worker: places the callbacks call takers asked for (``services.callbacks.service``).
 
 Every second (and whenever the API's NOTIFY arrives) it claims new requests while the AMI link is
 up and sends Asterisk an asynchronous Originate: the trunk calls the citizen, and the
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from core.names import CallEventKind, DialplanVar
 from core.timeutil import utcnow
 from gateway.ami_events import ORIGINATE_RESPONSE, event_time
-from services import callbacks
-from services.calls import CallFact
+from services.callbacks import service as callbacks
+from services.calls.write import CallFact
 
 if TYPE_CHECKING:
     from gateway.main import Gateway

@@ -3,10 +3,10 @@
 ``settings.webhooks.workers`` of them inside the gateway.
 
 A worker LISTENs for new outbox rows (and polls every ``poll_seconds`` for retries that fell due),
-claims due messages in batches (``services.delivery.claim``: SKIP LOCKED with a lease), sends them
-concurrently (``gateway.webhook_http``: kept-alive connections to the address ``services.egress``
-checked, no redirects followed, the answer's body read only up to a cap), and a writer task records
-outcomes in batches.
+claims due messages in batches (``services.dispatch.delivery.claim``: SKIP LOCKED with a lease),
+sends them concurrently (``gateway.webhook_http``: kept-alive connections to the address
+``services.dispatch.egress`` checked, no redirects followed, the answer's body read only up to a
+cap), and a writer task records outcomes in batches.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from core.db import make_sessionmaker
 from core.settings import Settings, WebhookSettings, get_settings
 from core.timeutil import utcnow
 from gateway import webhook_http
-from services import delivery, egress, webhooks
-from services.delivery import Claimed, Outcome, Result
+from services.dispatch import delivery, egress
+from services.dispatch import signing as webhooks
+from services.dispatch.delivery import Claimed, Outcome, Result
 
 if TYPE_CHECKING:
     from gateway.main import Gateway

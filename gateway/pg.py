@@ -1,6 +1,7 @@
 """The call path's own PostgreSQL connections: a small asyncpg pool for the arrival writer.
 
-A batch of arrivals is one statement in autocommit (``services.arrivals.arrive_many``); run on a
+A batch of arrivals is one statement in autocommit (``services.calls.arrivals.arrive_many``); run
+on a
 plain asyncpg connection it costs a bind and an execute of a statement the connection has already
 prepared, without the ORM session around it. A connection goes back to the pool as it is (no reset
 round trip): the call path never changes a connection's state (no transaction left open, no

@@ -1,5 +1,5 @@
 """The reconciliation worker: at start and then periodically, every call Asterisk recorded in its
-own CDR and queue log gets its complete ticket (``services.reconcile``).
+own CDR and queue log gets its complete ticket (``services.calls.reconcile``).
 
 A call that ended before this gateway started is reconciled at once; a later one only once it has
 been over for ``SETTLE_SECONDS`` (the live AMI path, and the recording's length, get there first
@@ -26,8 +26,8 @@ from core.names import CallDirection, CallEventKind
 from core.settings import Settings
 from core.timeutil import utcnow
 from gateway.recordings import wav_seconds
-from services import reconcile
-from services.calls import CallFact
+from services.calls import reconcile
+from services.calls.write import CallFact
 
 if TYPE_CHECKING:
     from gateway.main import Gateway

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
-from services.calls import CallFact
+from services.calls.write import CallFact
 
 log = logging.getLogger(__name__)
 

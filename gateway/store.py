@@ -31,15 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.names import CallEventKind
 from core.phone import normalise
+from core.rows import PgRows
 from gateway.ahead import Ahead
 from gateway.arrivals import ArrivalWriter
 from gateway.behind import FactWriter
 from gateway.pg import CallPathPool, asyncpg_dsn
 from gateway.spool import Spool
-from services.arrivals import apply_in_batch
-from services.calls import DRAWN_TICKET, CallFact, FactResult, apply_fact
-from services.rows import PgRows
-from services.triage import NORMAL_DECISION
+from services.calls.arrivals import apply_in_batch
+from services.calls.write import DRAWN_TICKET, CallFact, FactResult, apply_fact
+from services.triage.decide import NORMAL_DECISION
 
 log = logging.getLogger(__name__)
 

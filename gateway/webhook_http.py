@@ -1,6 +1,6 @@
 """The HTTP/1.1 POST the delivery workers send, on asyncio streams, with kept-alive connections.
 
-What it does and no more: connect to the address ``services.egress`` checked (never a name
+What it does and no more: connect to the address ``services.dispatch.egress`` checked (never a name
 resolved again here), TLS with the URL's host as server name and certificate name, one POST with
 a ``content-length`` body written in one piece, the answer's head read up to ``HEAD_LIMIT`` bytes
 and its body up to the caller's cap. Redirects are answers like any other (never followed). Time
@@ -16,7 +16,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from services.egress import Target
+from services.dispatch.egress import Target
 
 HEAD_LIMIT = 16 * 1024  # bytes of an answer's status line and headers
 IDLE_SECONDS = 5.0  # an idle connection older than this is closed, not reused

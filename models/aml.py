@@ -17,14 +17,14 @@ class AmlPosition(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     received_at: Mapped[datetime]
-    via: Mapped[str] = mapped_column(String(8))  # core.aml.Via
+    via: Mapped[str] = mapped_column(String(8))  # services.aml.parse.Via
     caller_number: Mapped[str] = mapped_column(String(32))  # normalised like tickets'
     latitude: Mapped[float]
     longitude: Mapped[float]
     radius_m: Mapped[float | None]
     positioned_at: Mapped[datetime | None]
     confidence: Mapped[int | None] = mapped_column(SmallInteger)  # percent
-    method: Mapped[str | None] = mapped_column(String(1))  # core.aml.Method
+    method: Mapped[str | None] = mapped_column(String(1))  # services.aml.parse.Method
     raw: Mapped[str] = mapped_column(Text)  # the form body or SMS text as received
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="RESTRICT"))
     matched_at: Mapped[datetime | None]

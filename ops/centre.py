@@ -112,9 +112,9 @@ async def seed(settings: Settings, admin_password: str) -> None:
     try:
         async with make_sessionmaker(engine)() as session:
             await _call_seed(
-                "services.users", "ensure_admin", session, ADMIN_USERNAME, admin_password
+                "services.users.service", "ensure_admin", session, ADMIN_USERNAME, admin_password
             )
-            await _call_seed("services.agencies", "seed", session)
+            await _call_seed("services.dispatch.agencies", "seed", session)
             await session.commit()
     finally:
         await engine.dispose()

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.rows import Rows
 from core.timeutil import utcnow
 from models import AuditEntry
-from services.rows import Rows
 
 _INSERT = (
     "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after) "

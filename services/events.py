@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import StreamEvent
-from services.rows import Rows, SessionRows
+from core.rows import Rows, SessionRows
 
 CHANNEL = "siaga112_events"
 # NOTIFY payloads are limited to 8000 bytes: events carry ids and small facts, never whole tickets.

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from core.names import Role
 from models.migrate import upgrade
 from ops.postgres import LocalPostgres
-from services.auth import Principal
+from services.users.auth import Principal
 
 
 def free_port() -> int:

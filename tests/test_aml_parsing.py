@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.aml import AmlMessage, AmlRejected, Method, Via, parse_https, parse_sms
+from services.aml.parse import AmlMessage, AmlRejected, Method, Via, parse_https, parse_sms
 
 V1 = (
     'A"ML=1;lt=-3.39460;lg=+104.83220;rd=52;top=20251112112928;lc=68;pm=G;'

@@ -13,8 +13,8 @@ from core.names import Role
 from core.timeutil import utcnow
 from models.call import Call
 from models.ticket import Ticket
-from services import callbacks
-from services.auth import Principal
+from services.callbacks import service as callbacks
+from services.users.auth import Principal
 
 CALLTAKER = Principal(user_id=1, username="ct-a", role=Role.CALLTAKER, sip_account="ct1")
 

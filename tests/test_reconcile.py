@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.names import CallEventKind, CallOutcome
 from models.call import Call, CallEvent
 from models.ticket import Ticket
-from services import reconcile
-from services.calls import CallFact, apply_fact
+from services.calls import reconcile
+from services.calls.write import CallFact, apply_fact
 
 CDR = (
     '"1795424319.0","1795424319.0","081260705216","""112 T000001"" <081260705216>","s",'

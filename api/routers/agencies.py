@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Request
 
 from api.deps import Admin, CentreStaff, Session
-from api.schemas.dispatch import AgencyCreate, AgencyRead, AgencyUpdate, AgencyWithSecret
 from core.settings import Settings
-from services import agencies, egress
-from services.agencies import SecretIssued
+from services.dispatch import agencies, egress
+from services.dispatch.agencies import SecretIssued
+from services.dispatch.schemas import AgencyCreate, AgencyRead, AgencyUpdate, AgencyWithSecret
 
 router = APIRouter(prefix="/agencies", tags=["agencies"])
 Code = Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$")

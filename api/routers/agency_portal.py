@@ -11,7 +11,12 @@ from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import AgencyUser, Session
 from api.routers.dispatch import dispatch_read
-from api.schemas.dispatch import (
+from core.names import DispatchState
+from core.settings import Settings
+from models import Agency, Dispatch, DispatchUpdate, Ticket
+from services.dispatch import queries as dispatch_queries
+from services.dispatch import service as dispatch_service
+from services.dispatch.schemas import (
     AcknowledgeBody,
     AgencyDispatchPage,
     AgencyDispatchRead,
@@ -20,12 +25,7 @@ from api.schemas.dispatch import (
     TicketForAgency,
     UpdateRead,
 )
-from core.names import DispatchState
-from core.settings import Settings
-from models import Agency, Dispatch, DispatchUpdate, Ticket
-from services import dispatch as dispatch_service
-from services import dispatch_queries
-from services.auth import Principal
+from services.users.auth import Principal
 
 router = APIRouter(prefix="/agency", tags=["agency portal"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -16,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Session
-from core import aml as parsing
 from core.errors import NotFound, SiagaError, Unauthenticated
 from core.settings import AmlSettings, Settings
-from services import aml
+from services.aml import parse as parsing
+from services.aml import service as aml
 
 router = APIRouter(prefix="/aml", tags=["aml"])
 _bearer = HTTPBearer(auto_error=False)

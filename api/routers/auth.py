@@ -8,11 +8,11 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import CurrentPrincipal, Session, get_settings_dep
-from api.schemas.people import LoginJson, Token, UserRead
 from core.errors import ValidationFailed
 from core.settings import Settings
-from services import users
-from services.auth import issue_token
+from services.users import service as users
+from services.users.auth import issue_token
+from services.users.schemas import LoginJson, Token, UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 MAX_LOGIN_BODY = 4096

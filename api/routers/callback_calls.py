@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CentreStaff, EntityId, Session
-from services import callbacks
+from services.callbacks import service as callbacks
 
 router = APIRouter(prefix="/tickets", tags=["callbacks"])
 

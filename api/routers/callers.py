@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import CentreStaff, Session, Supervisor
-from api.schemas.triage import FlagIn, LiftIn, PolicyIn
 from core.errors import ValidationFailed
-from services import autoclassify, caller_history, triage
-from services.prank_policy import PolicyError
+from services.triage import autoclassify
+from services.triage import decide as triage
+from services.triage import history as caller_history
+from services.triage.policy import PolicyError
+from services.triage.schemas import FlagIn, LiftIn, PolicyIn
 
 router = APIRouter(tags=["callers"])
 

@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import CentreStaff, Session, Supervisor
-from api.schemas.dispatch import (
+from core.names import DispatchState
+from core.settings import Settings
+from models import Agency, Dispatch, Ticket
+from services.dispatch import delivery
+from services.dispatch import queries as dispatch_queries
+from services.dispatch import service as dispatch_service
+from services.dispatch.schemas import (
     CancelBody,
     DeadLetterPage,
     DeadLetterRead,
@@ -21,11 +27,6 @@ from api.schemas.dispatch import (
     OverduePage,
     SuggestedAgency,
 )
-from core.names import DispatchState
-from core.settings import Settings
-from models import Agency, Dispatch, Ticket
-from services import delivery, dispatch_queries
-from services import dispatch as dispatch_service
 
 router = APIRouter(tags=["dispatch"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import CurrentPrincipal
 from core.categories import CATEGORIES
 from core.names import Classification, Role, TicketState, Victims
-from services.lifecycle import ALLOWED
+from services.tickets.lifecycle import ALLOWED
 
 router = APIRouter(prefix="/meta", tags=["meta"])
 

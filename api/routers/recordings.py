@@ -19,7 +19,7 @@ from core.errors import NotFound
 from core.settings import Settings
 from models import Call
 from services import audit
-from services.auth import Principal
+from services.users.auth import Principal
 
 router = APIRouter(tags=["recordings"])
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import Session, Supervisor
 from core.timeutil import local, utcnow
-from services import reports
+from services.reports import service as reports
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

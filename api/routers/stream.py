@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.deps import CurrentPrincipal, Session
 from core.names import Role, StreamEvent
 from models import Agency
-from services.auth import Principal
+from services.users.auth import Principal
 
 router = APIRouter(prefix="/events", tags=["events"])
 HEARTBEAT_SECONDS = 15.0

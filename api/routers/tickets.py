@@ -9,10 +9,13 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from api.deps import CentreStaff, EntityId, Session, Supervisor
-from api.schemas.tickets import ClassificationIn, TicketForm, TicketPage, TransitionIn
 from core.settings import Settings
 from models import AuditEntry
-from services import aml, ticket_query, ticket_view, tickets
+from services.aml import service as aml
+from services.tickets import query as ticket_query
+from services.tickets import service as tickets
+from services.tickets import view as ticket_view
+from services.tickets.schemas import ClassificationIn, TicketForm, TicketPage, TransitionIn
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Admin, EntityId, Session
-from api.schemas.people import UserCreate, UserRead, UserUpdate
-from services import users
+from services.users import service as users
+from services.users.schemas import UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 

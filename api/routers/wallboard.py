@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import CentreStaff, Session
 from core.settings import Settings
-from services import wallboard
+from services.reports import wallboard
 
 router = APIRouter(prefix="/wallboard", tags=["wallboard"])
 

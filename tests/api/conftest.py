@@ -19,7 +19,7 @@ from core.db import make_sessionmaker
 from core.names import Role
 from core.settings import AmiSettings, ApiSettings, Settings
 from models import Agency, Ticket
-from services import users
+from services.users import service as users
 
 JWT_SECRET = secrets.token_urlsafe(32)
 PASSWORD = "kata-sandi-uji-112"

@@ -21,8 +21,8 @@ from core.db import make_sessionmaker
 from core.settings import AmlSettings, Settings
 from core.timeutil import utcnow
 from models import AmlPosition, Ticket
-from services import aml
-from services.calls import CallFact, apply_fact
+from services.aml import service as aml
+from services.calls.write import CallFact, apply_fact
 from tests.api.conftest import PASSWORD, MakeTicket, People
 
 TOKEN = secrets.token_urlsafe(24)

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import InvalidTransition
 from core.names import TicketState as S
-from services.lifecycle import ALLOWED, can_transition, check
+from services.tickets.lifecycle import ALLOWED, can_transition, check
 
 EXPECTED_ALLOWED = {
     (S.NEW, S.IN_PROGRESS),

@@ -19,7 +19,7 @@ from core.db import make_sessionmaker
 from core.names import Role
 from core.settings import AmiSettings, ApiSettings, Settings
 from models import Agency, User
-from services.auth import Principal, hash_password, issue_token
+from services.users.auth import Principal, hash_password, issue_token
 
 JWT_SECRET = secrets.token_urlsafe(32)
 TOKENS: dict[str, str] = {}

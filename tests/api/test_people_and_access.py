@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import User
-from services import users
+from services.users import service as users
 from tests.api.conftest import PASSWORD, Client, People
 
 

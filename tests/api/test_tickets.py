@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from core.timeutil import utcnow
 from models import Agency, Call, CallEvent, Dispatch
-from services import ticket_query
+from services.tickets import query as ticket_query
 from tests.api.conftest import Client, MakeTicket, People
 
 

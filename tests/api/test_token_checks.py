@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from core.names import Role
-from services.auth import issue_token, read_token
+from services.users.auth import issue_token, read_token
 from tests.api.conftest import JWT_SECRET, Client, People
 
 

@@ -24,8 +24,8 @@ from core.settings import AmiSettings, ApiSettings, Settings, WebhookSettings
 from core.timeutil import utcnow
 from gateway.delivery import DeliveryWorker
 from models import Agency, AgencySecret, Ticket
-from services.auth import issue_token
-from services.webhooks import new_secret
+from services.dispatch.signing import new_secret
+from services.users.auth import issue_token
 from tests.conftest import user_principal
 from tests.dispatch.receiver import Receiver
 

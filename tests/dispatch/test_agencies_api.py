@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.categories import AGENCY_SEEDS
 from core.names import Role
 from models import Agency, AgencySecret, AuditEntry
-from services import agencies
+from services.dispatch import agencies
 from tests.dispatch.conftest import Client
 
 

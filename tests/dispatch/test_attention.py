@@ -18,9 +18,9 @@ from core.names import DeliveryState, DispatchState, Role
 from core.settings import Settings
 from core.timeutil import utcnow
 from models import Agency, Dispatch, OutboxMessage, Ticket
-from services import delivery
+from services.dispatch import delivery
+from services.dispatch.outbox import new_message_id
 from services.events import CHANNEL
-from services.outbox import new_message_id
 from tests.dispatch.conftest import Client, MakeAgency, MakeTicket
 
 Sessions = Callable[[], AsyncSession]

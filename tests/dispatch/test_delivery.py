@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.names import Role
 from models import Agency, AuditEntry, DeliveryAttempt, OutboxMessage
-from services import webhooks
+from services.dispatch import signing as webhooks
 from tests.dispatch.conftest import (
     Client,
     MakeAgency,
@@ -67,7 +67,7 @@ async def attempts_of(sessions: Sessions, message: OutboxMessage) -> list[Delive
 
 
 def plain_hmac_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """The receiver's check written out plainly, independent of services.webhooks."""
+    """The receiver's check written out plainly, independent of services.dispatch.signing."""
     key = base64.b64decode(secret[len("whsec_") :])
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.names import Role
 from models import DeliveryAttempt, OutboxMessage
-from services import webhooks
+from services.dispatch import signing as webhooks
 from tests.dispatch.conftest import Client, MakeAgency, MakeTicket, secret_of
 from tests.dispatch.receiver import Receiver
 from tests.dispatch.test_delivery import Sessions, dispatch, wait_until

@@ -226,7 +226,7 @@ async def test_the_centre_cancels_a_dispatch_and_the_agency_is_told(
 async def test_agencies_with_an_open_dispatch_hear_of_ticket_changes(
     client: Client, make_agency: MakeAgency, make_ticket: MakeTicket, sessions: Sessions
 ) -> None:
-    from services.dispatch import notify_ticket_updated
+    from services.dispatch.service import notify_ticket_updated
 
     open_one = await make_agency(webhook_url="http://127.0.0.1:9/hook")
     closed_one = await make_agency(webhook_url="http://127.0.0.1:9/hook")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services import egress
-from services.egress import Allowlist, TargetRefused
+from services.dispatch import egress
+from services.dispatch.egress import Allowlist, TargetRefused
 
 NONE = Allowlist.parse([])
 

@@ -10,7 +10,7 @@ import pytest
 from core.errors import InvalidTransition
 from core.names import DispatchState as D
 from core.names import TicketState as T
-from services import dispatch_rules
+from services.dispatch import rules as dispatch_rules
 
 ALLOWED = {
     (D.PENDING, D.ACKNOWLEDGED),

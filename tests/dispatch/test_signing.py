@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services import webhooks
-from services.webhooks import WebhookVerificationError
+from services.dispatch import signing as webhooks
+from services.dispatch.signing import WebhookVerificationError
 
 
 def plain_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:

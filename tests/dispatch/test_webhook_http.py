@@ -16,7 +16,7 @@ import pytest
 
 from gateway import webhook_http
 from gateway.webhook_http import HEAD_LIMIT, Client, ProtocolError
-from services.egress import Target
+from services.dispatch.egress import Target
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 

@@ -25,7 +25,7 @@ from core.settings import CallTaker, Settings
 from ops.asterisk import AsteriskInstance
 from ops.centre import settings_env
 from ops.sipp import SippRunner
-from services.reconcile import CDR_COLUMNS
+from services.calls.reconcile import CDR_COLUMNS
 from tests.conftest import free_port
 from tests.e2e.agi_stub import AgiStub
 from tests.e2e.ami_watch import AmiWatch

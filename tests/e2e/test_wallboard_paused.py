@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.settings import Settings
-from services import health, wallboard
+from services import health
+from services.reports import wallboard
 from tests.e2e.conftest import GatewayProcess, eventually
 
 

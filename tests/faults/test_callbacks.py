@@ -19,7 +19,7 @@ from core.settings import Settings
 from models.call import Call
 from ops.asterisk import AsteriskInstance
 from ops.sipp import _CENTRE_HANGS_UP, _PLAY, SPEECH, SippRunner, calltaker_scenario
-from services.auth import issue_token
+from services.users.auth import issue_token
 from tests.conftest import user_principal
 from tests.e2e.conftest import GatewayProcess, eventually, unique_number
 from tests.faults.traffic import WAV_HEADER, calls_of

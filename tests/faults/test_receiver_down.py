@@ -19,9 +19,9 @@ from models import Agency, AgencySecret, OutboxMessage
 from models.call import Call
 from ops.asterisk import AsteriskInstance
 from ops.sipp import SippRunner
-from services import dispatch
-from services.auth import Principal
-from services.webhooks import new_secret
+from services.dispatch import service as dispatch
+from services.dispatch.signing import new_secret
+from services.users.auth import Principal
 from tests.dispatch.receiver import Receiver
 from tests.e2e.conftest import GatewayProcess, eventually
 from tests.faults.traffic import assert_no_call_lost, start_traffic

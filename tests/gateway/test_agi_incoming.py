@@ -22,7 +22,7 @@ from gateway.agi import commands_for, variables_of
 from gateway.agi_client import agi_env
 from gateway.main import Gateway
 from services.events import CHANNEL
-from services.triage import NORMAL_PRIORITY
+from services.triage.decide import NORMAL_PRIORITY
 from tests.gateway.conftest import (
     agi_call,
     call_row,

@@ -17,8 +17,8 @@ from gateway.agi_client import AgiResult, agi_env
 from gateway.ahead import Ahead
 from gateway.main import Gateway
 from gateway.pg import CallPathPool
-from services.calls import CallFact
-from services.triage import NORMAL_PRIORITY
+from services.calls.write import CallFact
+from services.triage.decide import NORMAL_PRIORITY
 from tests.conftest import free_port
 from tests.gateway.conftest import (
     agi_call,

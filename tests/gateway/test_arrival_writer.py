@@ -13,7 +13,7 @@ from core.timeutil import utcnow
 from gateway.arrivals import ArrivalWriter
 from gateway.pg import CallPathPool, asyncpg_dsn
 from models import Call, Ticket
-from services.calls import CallFact
+from services.calls.write import CallFact
 from tests.gateway.conftest import new_uniqueid
 
 

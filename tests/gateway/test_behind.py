@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from core.names import CallEventKind
 from core.timeutil import utcnow
 from gateway.behind import FactWriter
-from services.calls import CallFact, FactResult
+from services.calls.write import CallFact, FactResult
 
 
 def fact(uniqueid: str) -> CallFact:

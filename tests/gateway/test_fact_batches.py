@@ -1,5 +1,6 @@
 """The facts written behind the calls (the AMI consumer's, arrivals answered ahead) go in
-batches, one transaction each (``FactStore.record_many``, ``services.arrivals.apply_in_batch``):
+batches, one transaction each (``FactStore.record_many``,
+``services.calls.arrivals.apply_in_batch``):
 the events of a call reach the consoles from the same statements, a late answer still withdraws
 the system's ghost classification, and a fact the database refuses costs its batch a trip through
 the spool, never the other calls a cool-down."""
@@ -15,12 +16,13 @@ from panoramisk.message import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.names import CallEventKind, Classification, StreamEvent
+from core.rows import PgRows
 from core.timeutil import utcnow
 from gateway.ami import AmiConsumer
 from gateway.main import Gateway
-from services import arrivals, events
-from services.calls import CallFact
-from services.rows import PgRows
+from services import events
+from services.calls import arrivals
+from services.calls.write import CallFact
 from tests.gateway.ami_traffic import BASE_TIME, Caller
 from tests.gateway.conftest import call_row, first_time_caller, new_uniqueid, ticket_row, until
 from tests.gateway.test_ami_facts import arrive, feed

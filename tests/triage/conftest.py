@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Call, Ticket
-from services import triage
+from services.triage import decide as triage
 from tests.api.conftest import api_app, api_settings, client, people  # noqa: F401
 
 

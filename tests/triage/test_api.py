@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.timeutil import utcnow
 from models import AuditEntry
-from services import triage
+from services.triage import decide as triage
 from tests.api.conftest import Client, People
 from tests.triage.conftest import add_call, new_number
 

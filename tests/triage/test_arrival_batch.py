@@ -1,4 +1,5 @@
-"""Arrivals written as one batch (``services.arrivals.arrive_many``) on the real database: each call
+"""Arrivals written as one batch (``services.calls.arrivals.arrive_many``) on the real database:
+each call
 gets its own ticket and its own triage decision, as if it had come alone."""
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import Classification
+from core.rows import SessionRows
 from models import Call, CallEvent, Ticket
-from services import triage
-from services.arrivals import arrive_many
-from services.calls import CallFact
-from services.rows import SessionRows
-from services.triage import NORMAL_PRIORITY
+from services.calls.arrivals import arrive_many
+from services.calls.write import CallFact
+from services.triage import decide as triage
+from services.triage.decide import NORMAL_PRIORITY
 from tests.triage.conftest import STRICT_POLICY, add_call, new_number
 
 NOW = datetime(2041, 6, 2, 3, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditEntry, Ticket
-from services import autoclassify
+from services.triage import autoclassify
 from tests.triage.conftest import add_call, new_number
 
 AT = datetime(2041, 6, 1, 3, 0, tzinfo=UTC)

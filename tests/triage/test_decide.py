@@ -1,4 +1,4 @@
-"""``services.triage.decide`` against the real database: what the dialplan gets for a caller.
+"""``services.triage.decide.decide`` against the real database: what the dialplan gets for a caller.
 
 The policy is set explicitly in each test (24 h window, 6 h half-life, threshold 3, prank weight 1,
 ghost weight 0.25, penalty 3, warning on), so the numbers below are computed by hand:
@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import Classification, FlagKind, FlagSource, TriageCode
 from models import AuditEntry, Call, CallerFlag, Ticket
-from services import caller_history, triage
-from services.calls import CallFact, FactResult, apply_fact
-from services.triage import NORMAL_PRIORITY
+from services.calls.write import CallFact, FactResult, apply_fact
+from services.triage import decide as triage
+from services.triage import history as caller_history
+from services.triage.decide import NORMAL_PRIORITY
 from tests.triage.conftest import STRICT_POLICY, add_call, new_number
 
 NOW = datetime(2041, 5, 10, 5, 0, tzinfo=UTC)  # 12:00 WIB

@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.timeutil import utcnow
 from models import Ticket
-from services import autoclassify, caller_history, triage
-from services.calls import CallFact, apply_fact
-from services.prank_policy import PolicySettings
+from services.calls.write import CallFact, apply_fact
+from services.triage import autoclassify
+from services.triage import decide as triage
+from services.triage import history as caller_history
+from services.triage.policy import PolicySettings
 from tests.api.conftest import Client, People
 from tests.triage.conftest import add_call, new_number
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.names import Classification, FlagKind, FlagSource
-from services.prank_policy import (
+from services.triage.policy import (
     LOW_PRIORITY,
     NORMAL_PRIORITY,
     REASON_MANUAL,

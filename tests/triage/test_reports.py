@@ -34,7 +34,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models import Agency, Dispatch
-from services import reports
+from services.reports import service as reports
 from tests.api.conftest import Client, People
 from tests.triage.conftest import add_call, new_number
 

@@ -28,8 +28,8 @@ from api.app import create_app
 from core.names import Role
 from core.settings import AmiSettings, ApiSettings, Settings, UiSettings
 from models import Agency, User
-from services import agencies
-from services.auth import hash_password
+from services.dispatch import agencies
+from services.users.auth import hash_password
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

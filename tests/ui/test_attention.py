@@ -15,8 +15,8 @@ from core.names import DeliveryState, DispatchState, Role, TicketState
 from core.settings import WebhookSettings
 from core.timeutil import utcnow
 from models import Agency, Dispatch, OutboxMessage, Ticket
-from services import delivery
-from services.outbox import new_message_id
+from services.dispatch import delivery
+from services.dispatch.outbox import new_message_id
 from tests.ui.conftest import ApiServer, eventually, login, make_person, screenshot
 
 HOOK = "http://127.0.0.1:9/hook"  # never called: no delivery worker runs beside the UI's API

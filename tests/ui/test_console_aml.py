@@ -10,11 +10,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.aml import parse_sms
 from core.names import Role
 from core.settings import AmlSettings
 from models import Ticket
-from services import aml
+from services.aml import service as aml
+from services.aml.parse import parse_sms
 from tests.ui.conftest import login, make_person, screenshot
 from tests.ui.test_consoles import gateway_answers, live
 

@@ -18,7 +18,7 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-# Frozen here: services.triage.HISTORY_CHANNEL and the classifications that count as history.
+# Frozen here: services.triage.decide.HISTORY_CHANNEL and the classifications that count as history.
 CHANNEL = "siaga112_triage"
 HISTORY = "('prank', 'ghost')"
 

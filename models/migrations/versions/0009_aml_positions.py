@@ -2,7 +2,7 @@
 
 A phone that dials 112 sends its position by HTTPS or SMS; the API stores each one here as
 received and matches it to the ticket of the same number whose call arrived around then
-(``services.aml``, docs/aml.md). Positions that come before their ticket wait with
+(``services.aml.service``, docs/aml.md). Positions that come before their ticket wait with
 ``ticket_id`` NULL; the partial index finds them by number and time. Nothing on the call path
 reads or writes this table.
 

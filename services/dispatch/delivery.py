@@ -26,7 +26,7 @@ from core.settings import WebhookSettings
 from core.timeutil import utcnow
 from models import Agency, DeliveryAttempt, Dispatch, OutboxMessage
 from services import audit, events
-from services.calls import ticket_number
+from services.calls.write import ticket_number
 
 log = logging.getLogger(__name__)
 

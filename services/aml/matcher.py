@@ -1,5 +1,6 @@
 """The API's periodic AML matcher: positions that came before their tickets join them within
-``SIAGA_AML__MATCH_EVERY_SECONDS`` of the ticket being written, read or not (services.aml)."""
+``SIAGA_AML__MATCH_EVERY_SECONDS`` of the ticket being written, read or not
+(services.aml.service)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import AmlSettings
-from services import aml
+from services.aml import service as aml
 
 log = logging.getLogger(__name__)
 

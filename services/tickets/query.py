@@ -1,6 +1,6 @@
 """Finding tickets: filters and keyset pagination (newest first).
 
-A page reads only the columns the list shows (``services.ticket_view.SUMMARY_FIELDS``) as plain
+A page reads only the columns the list shows (``services.tickets.view.SUMMARY_FIELDS``) as plain
 rows: no ORM objects, no wide text columns (description, access route) the list does not show."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from core.errors import ValidationFailed
 from core.phone import normalise
 from models import Agency, Dispatch, Ticket
 from models.ticket import WORDED_SQL
-from services.ticket_view import SUMMARY_FIELDS
+from services.tickets.view import SUMMARY_FIELDS
 
 MAX_LIMIT = 200
 SIMPLE: Any = literal_column("'simple'::regconfig")

@@ -12,7 +12,9 @@ from core.errors import Conflict, InvalidTransition, NotFound
 from core.names import Classification, DispatchState, StreamEvent, TicketState
 from core.phone import normalise
 from models import Dispatch, Ticket
-from services import audit, dispatch, events, lifecycle
+from services import audit, events
+from services.dispatch import service as dispatch
+from services.tickets import lifecycle
 
 FORM_FIELDS = (
     "reporter_name",
@@ -172,7 +174,8 @@ def _closed(ticket: Ticket) -> Conflict:
     return error
 
 
-# States that follow the ticket's dispatches (services.dispatch moves the ticket there); a person
+# States that follow the ticket's dispatches (services.dispatch.service moves the ticket there); a
+# person
 # never sets them by hand.
 DISPATCH_STATES = frozenset(
     {TicketState.DISPATCHED, TicketState.ACKNOWLEDGED, TicketState.ON_SCENE}

@@ -10,11 +10,13 @@ call arriving alone is a batch of one.
 Per batch:
 1. the gated statement writes every arrival whose caller has no history (nearly all of them) and
    returns the others' history, writing nothing for them;
-2. those get their decision (``services.triage``) and the same statement, ungated, writes them;
+2. those get their decision (``services.triage.decide``) and the same statement, ungated,
+   writes them;
 3. a repeated arrival of a call whose ticket lacks the caller's number fills it in.
 
-The merge rules are ``services.calls``' (``POLICY``): a column an arrival lacks goes in as NULL,
-which every rule treats as "no value", so one statement serves arrivals carrying different columns.
+The merge rules are ``services.calls.write``' (``POLICY``): a column an arrival lacks goes in as
+NULL, which every rule treats as "no value", so one statement serves arrivals carrying different
+columns.
 The SQL is assembled from fixed column names only; values always go as parameters.
 """
 
@@ -29,9 +31,9 @@ from sqlalchemy.dialects import postgresql
 
 from core.names import CallEventKind
 from core.phone import normalise
+from core.rows import Rows
 from models import Call
-from services import triage
-from services.calls import (
+from services.calls.write import (
     DRAWN_TICKET,
     FILL_TICKET_CALLER,
     OUTCOME_MERGE,
@@ -42,8 +44,8 @@ from services.calls import (
     decided_params,
     merge_sql,
 )
-from services.prank_policy import PolicySettings
-from services.rows import Rows
+from services.triage import decide as triage
+from services.triage.policy import PolicySettings
 
 ARRIVED = CallEventKind.ARRIVED.value
 # Per-arrival values besides the call's columns, with their SQL types.

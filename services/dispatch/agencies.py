@@ -21,7 +21,9 @@ from core.categories import AGENCY_SEEDS, CATEGORY_BY_CODE
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.timeutil import utcnow
 from models import Agency, AgencySecret
-from services import audit, egress, webhooks
+from services import audit
+from services.dispatch import egress
+from services.dispatch import signing as webhooks
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.names import DispatchState
 from models import Agency, Dispatch, DispatchUpdate, OutboxMessage, Ticket
-from services.calls import ticket_number
+from services.calls.write import ticket_number
 
 Row = tuple[Dispatch, Agency, Ticket]
 

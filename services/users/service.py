@@ -13,7 +13,7 @@ from core.names import Role
 from core.timeutil import utcnow
 from models import Agency, User
 from services import audit
-from services.auth import Principal, hash_password, verify_password
+from services.users.auth import Principal, hash_password, verify_password
 
 # Verifying against this when the user does not exist keeps the answer time the same (no user
 # enumeration by timing).

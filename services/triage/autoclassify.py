@@ -28,9 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import CallDirection, CallOutcome, Classification, StreamEvent, TalkResult
+from core.rows import Rows, SessionRows
 from core.timeutil import utcnow
 from services import audit, events
-from services.rows import Rows, SessionRows
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.prank_policy import LOW_PRIORITY, NORMAL_PRIORITY
+from services.triage.policy import LOW_PRIORITY, NORMAL_PRIORITY
 
 MAX_HOURS = 24 * 90
 

@@ -18,8 +18,9 @@ from core.names import CallDirection, Classification, FlagKind, FlagSource
 from core.phone import normalise
 from core.timeutil import utcnow
 from models import CallerFlag
-from services import audit, triage
-from services.prank_policy import FlagStatus, describe
+from services import audit
+from services.triage import decide as triage
+from services.triage.policy import FlagStatus, describe
 
 MAX_WINDOW_HOURS = 24 * 90
 RECENT_LIMIT = 20

@@ -4,7 +4,8 @@ The API writes the request as a ``calls`` row of direction "callback" on the tic
 ``arrived_at`` yet) and notifies the gateway; the gateway claims it (``claim_pending``, at most once
 per request), asks Asterisk to place it through the trunk (AMI Originate, dialplan context
 ``siaga-callback``: the citizen first, then the call taker's phone, recorded), and the call's
-facts (answered, ended) land on the same row through ``services.calls`` keyed by its unique id,
+facts (answered, ended) land on the same row through ``services.calls.write`` keyed by its unique
+id,
 which the gateway gives the channel itself.
 """
 
@@ -23,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound, ValidationFailed
 from core.names import CallDirection, CallOutcome, StreamEvent, TalkResult
 from services import audit, events
-from services.auth import Principal
-from services.calls import ticket_number
+from services.calls.write import ticket_number
+from services.users.auth import Principal
 
 log = logging.getLogger(__name__)
 

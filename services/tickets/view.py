@@ -21,8 +21,8 @@ from models import (
     OutboxMessage,
     Ticket,
 )
-from services import aml
-from services.calls import ticket_number
+from services.aml import service as aml
+from services.calls.write import ticket_number
 
 TICKET_FIELDS = (
     "id",
@@ -49,7 +49,8 @@ TICKET_FIELDS = (
     "created_at",
     "updated_at",
 )
-# What the ticket list shows of each ticket (api.schemas.tickets.TicketSummary, less ``number``).
+# What the ticket list shows of each ticket (services.tickets.schemas.TicketSummary, less
+# ``number``).
 SUMMARY_FIELDS = (
     "id",
     "state",
@@ -120,7 +121,7 @@ async def caller_history(
     if not number:
         return None
     try:
-        module = importlib.import_module("services.caller_history")
+        module = importlib.import_module("services.triage.history")
         summary = module.summary
     except (ImportError, AttributeError):
         summary = None

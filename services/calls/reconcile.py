@@ -11,7 +11,8 @@ Asterisk writes, by itself and whatever the gateway does:
 
 Together they hold everything a ticket needs. ``facts_for`` rebuilds the same ``CallFact``s the
 live path would have produced (times taken from the files, so applying them twice adds nothing)
-and ``services.calls.apply_fact`` upserts them by uniqueid: a call the gateway never saw gets its
+and ``services.calls.write.apply_fact`` upserts them by uniqueid: a call the gateway never saw gets
+its
 ticket, a call it saw partly is completed, and a call it saw fully is left alone (``needs_work``).
 Pure parsing plus one query; no I/O on Asterisk here (``gateway.reconcile`` reads the files).
 """
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import phone
 from core.names import CallEventKind, CallOutcome
-from services.calls import CallFact
+from services.calls.write import CallFact
 
 log = logging.getLogger(__name__)
 

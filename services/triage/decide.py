@@ -5,7 +5,7 @@ indexed round trip (the number's prank/ghost tickets in the policy window and it
 one ``UNION ALL``) plus, at most every ``SETTINGS_TTL_SECONDS``, the centre's policy row. A decision
 never refuses service: a flagged caller is queued at a lower priority, after a warning.
 
-The rules themselves are pure functions in ``services.prank_policy``.
+The rules themselves are pure functions in ``services.triage.policy``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from core.phone import normalise
 from core.timeutil import utcnow
 from models import TriageSettings
 from services import audit
-from services.prank_policy import (
+from services.triage.policy import (
     LONGEST_WINDOW_HOURS,
     LOW_PRIORITY,
     NORMAL_PRIORITY,
@@ -149,7 +149,7 @@ async def save_settings(
 
 
 # The number's prank/ghost tickets in the window and its live flags, in one ``UNION ALL``;
-# services.arrivals folds it into the arrival statement (one round trip for a caller without
+# services.calls.arrivals folds it into the arrival statement (one round trip for a caller without
 # history), there with the arriving rows' columns in place of the parameters.
 # The window is written as a (caller_number, created_at) range so that only the index on that pair
 # can serve it: a plan cached without the values (the call path's prepared statement) must not

@@ -25,8 +25,11 @@ from core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Valida
 from core.names import Classification, DispatchState, StreamEvent, TicketState, WebhookEvent
 from core.timeutil import utcnow
 from models import Agency, Dispatch, DispatchUpdate, Ticket
-from services import audit, dispatch_rules, events, lifecycle, outbox
-from services.auth import Principal
+from services import audit, events
+from services.dispatch import outbox
+from services.dispatch import rules as dispatch_rules
+from services.tickets import lifecycle
+from services.users.auth import Principal
 
 log = logging.getLogger(__name__)
 

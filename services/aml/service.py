@@ -21,12 +21,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.aml import AmlMessage
 from core.names import StreamEvent, TicketState
 from core.settings import AmlSettings
 from core.timeutil import utcnow
 from models import AmlPosition, Ticket
-from services import audit, dispatch, events, lifecycle
+from services import audit, events
+from services.aml.parse import AmlMessage
+from services.dispatch import service as dispatch
+from services.tickets import lifecycle
 
 log = logging.getLogger(__name__)
 

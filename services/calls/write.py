@@ -28,8 +28,10 @@ from core.names import (
     TalkResult,
     TicketState,
 )
-from services import autoclassify, events, triage
-from services.rows import Rows, SessionRows
+from core.rows import Rows, SessionRows
+from services import events
+from services.triage import autoclassify
+from services.triage import decide as triage
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,7 @@ _statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
     """The statement for a fact of ``kind`` carrying ``columns``, built once and kept. (Arrivals
-    have a statement of their own that takes many at once: ``services.arrivals``.)"""
+    have a statement of their own that takes many at once: ``services.calls.arrivals``.)"""
     key = (kind, columns, may_create)
     statement = _statements.get(key)
     if statement is not None:
@@ -344,7 +346,7 @@ async def apply_fact(db: AsyncSession | Rows, fact: CallFact) -> FactResult:
     rows = SessionRows(db) if isinstance(db, AsyncSession) else db
     kind = CallEventKind(fact.kind)
     if kind is CallEventKind.ARRIVED and fact.may_create:
-        from services.arrivals import arrive  # it builds on this module
+        from services.calls.arrivals import arrive  # it builds on this module
 
         return await arrive(rows, fact)
     params = _params(fact, dict(fact.data), None)
