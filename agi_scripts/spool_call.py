@@ -23,7 +23,7 @@ from pathlib import Path
 from asterisk.agi import AGI
 
 from core.settings import Settings
-from gateway.agi import parse_arrival
+from gateway.call_path.incoming import parse_arrival
 
 
 def write_fact(directory: Path, line: str, uniqueid: str) -> Path:

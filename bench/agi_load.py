@@ -2,7 +2,7 @@
 ``python -m bench.agi_load HOST PORT CONCURRENCY SESSIONS PREFIX [RATE]`` prints one JSON line.
 
 Each session speaks AGI as Asterisk does: it sends the variable block Asterisk 22 sends for
-``AGI(agi://host:port/incoming,<recording>)`` (``gateway.agi_client.agi_env``) and a blank line,
+``AGI(agi://host:port/incoming,<recording>)`` (``tests.agi_client.agi_env``) and a blank line,
 then answers each command the gateway sends, one at a time, as Asterisk would (``200 result=1``
 to ``SET VARIABLE``, ``200 result=0`` to an ``EXEC`` of an application that returns 0), until
 the gateway closes the connection. Written on asyncio protocols, without streams: this process
@@ -28,7 +28,7 @@ import time
 from typing import Any, cast
 
 from core import eventloop
-from gateway.agi_client import agi_env
+from tests.agi_client import agi_env
 
 SESSION_SECONDS = 10.0  # a session still open after this is an error
 

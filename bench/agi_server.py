@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core import eventloop
 from core.settings import FastAgiSettings, Settings
-from gateway.main import build, settle, start, stop
+from gateway.main import build, freeze_startup_objects, start, stop
 
 
 def tuned_engine(url: str) -> AsyncEngine:
@@ -43,7 +43,7 @@ async def serve(url: str, port: int, state_dir: Path, variant: str) -> None:
     gateway = build(settings, tuned_engine(url) if variant == "tuned" else None)
     await start(gateway, with_ami=False)
     await gateway.store.pool.open()  # as the first calls would; ready before the first session
-    settle()
+    freeze_startup_objects()
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -4,18 +4,16 @@ The tickets are generated in SQL (``generate_series``; the table's secondary ind
 for the load and rebuilt from their own definitions, so the schema ends as migrated). Then:
 
 - HTTP: the API (``uvicorn api.app:create_app``, its own process) is asked for the ticket list, its
-  next page and free-text searches (a rare word, a street a quarter of a percent of tickets name,
-  two words in a fifth of them), one request at a time from a client in this process; p50/p99,
-  and the CPU the API process and PostgreSQL spent per request (wall-clock figures move with
-  whatever else shares the cores; CPU per request does not). The routes are found in the app
-  itself (``GET .../tickets`` and its free-text parameter); if the app serves no such route yet,
-  that is reported and only the database part below is measured.
-- Database: the queries a keyset-paginated list and a free-text search need, on the same table.
-- Creation: tickets opened the way the gateway opens them on the call path (arrivals written in
-  batches by ``gateway.arrivals.ArrivalWriter``, one autocommit statement per batch), 20 arrivals
-  in flight at a time, at 1,000,000 rows; with the CPU this process and PostgreSQL spent per
-  ticket.
-"""
+next page and free-text searches (a rare word, a street a quarter of a percent of tickets name, two
+words in a fifth of them), one request at a time from a client in this process; p50/p99, and the CPU
+the API process and PostgreSQL spent per request (wall-clock figures move with whatever else shares
+the cores; CPU per request does not). The routes are found in the app itself (``GET .../tickets``
+and its free-text parameter); if the app serves no such route yet, that is reported and only the
+database part below is measured. - Database: the queries a keyset-paginated list and a free-text
+search need, on the same table. - Creation: tickets opened the way the gateway opens them on the
+call path (arrivals written in batches by ``gateway.call_path.arrival_writer.ArrivalWriter``, one
+autocommit statement per batch), 20 arrivals in flight at a time, at 1,000,000 rows; with the CPU
+this process and PostgreSQL spent per ticket."""
 
 from __future__ import annotations
 
@@ -37,7 +35,7 @@ from core.db import make_sessionmaker
 from core.names import CallEventKind, Role, TicketState
 from core.timeutil import utcnow
 from models import User
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 from services.users.auth import Principal, issue_token
 from services.users.service import create_user, principal_of
 
@@ -195,11 +193,12 @@ def _arrival(i: int, base: int) -> CallFact:
 async def create_tickets(
     engine: AsyncEngine, count: int, concurrency: int, pg_pid: int | None = None
 ) -> dict[str, Any]:
-    """Arrivals as the gateway writes them on the call path (``gateway.arrivals.ArrivalWriter`` on
+    """Arrivals as the gateway writes them on the call path
+    (``gateway.call_path.arrival_writer.ArrivalWriter`` on
     its own asyncpg connections: the arrivals that queue while a batch is written go together as
     the next, one autocommit statement each batch)."""
-    from gateway.arrivals import ArrivalWriter
-    from gateway.pg import CallPathPool, asyncpg_dsn
+    from gateway.call_path.arrival_writer import ArrivalWriter
+    from gateway.call_path.pg import CallPathPool, asyncpg_dsn
 
     pool = CallPathPool(asyncpg_dsn(engine.url))  # the gateway's own size
     writer = ArrivalWriter(pool)

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from core.db import make_sessionmaker
-from gateway.agi import answer_for, parse_arrival
-from services.calls.write import apply_fact
+from gateway.call_path.incoming import answer_for, parse_arrival
+from services.calls.apply import apply_fact
 from services.triage.decide import NORMAL_PRIORITY
 
 QUEUE = "calltakers"

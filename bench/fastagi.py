@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, cpu_s, free_port, postgres_cpu, postmaster, rss_kib, summary_ms
-from gateway.agi_client import agi_env
+from tests.agi_client import agi_env
 
 PY = sys.executable
 CLASSIC_LIMIT_S = 120.0  # one classic session, however loaded the machine

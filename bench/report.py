@@ -319,7 +319,8 @@ def _api(a: dict[str, Any]) -> list[str]:
     c = a.get("create", {})
     lines += [
         "",
-        "Ticket creation (arrivals as the gateway writes them: `gateway.arrivals.ArrivalWriter`, "
+        "Ticket creation (arrivals as the gateway writes them: "
+        "`gateway.call_path.arrival_writer.ArrivalWriter`, "
         "the arrivals that queue while a batch is written go as the next, one autocommit "
         f"statement a batch; {c.get('concurrency')} in flight, at 1,000,000 rows): "
         f"**{c.get('tickets_per_s')} "

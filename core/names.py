@@ -153,3 +153,21 @@ class FlagSource(StrEnum):
 
     POLICY = "policy"
     MANUAL = "manual"
+
+
+# The ticket number people see and say on the phone: "T" and the ticket id, at least six digits.
+# Python and SQL both build it from here (the consoles take it from the API, never build it).
+TICKET_NUMBER_PREFIX = "T"
+TICKET_NUMBER_DIGITS = 6
+
+
+def ticket_number(ticket_id: int) -> str:
+    return f"{TICKET_NUMBER_PREFIX}{ticket_id:0{TICKET_NUMBER_DIGITS}d}"
+
+
+def ticket_number_sql(id_sql: str) -> str:
+    """The SQL expression for the ticket number of the id ``id_sql`` (a fixed column name)."""
+    return (
+        f"'{TICKET_NUMBER_PREFIX}' || lpad(({id_sql})::text, "
+        f"greatest({TICKET_NUMBER_DIGITS}, length(({id_sql})::text)), '0')"
+    )

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.names import CallEventKind, DialplanVar
 from core.timeutil import utcnow
-from gateway.ami_events import ORIGINATE_RESPONSE, event_time
+from gateway.ami.facts import ORIGINATE_RESPONSE, event_time
 from services.callbacks import service as callbacks
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 
 if TYPE_CHECKING:
     from gateway.main import Gateway
@@ -69,7 +69,7 @@ class CallbackWorker:
                 may_create=False,
             )
             log.warning("callback uniqueid=%s not answered: %s", uniqueid, event.get("Reason"))
-        self.gateway.store.behind.put(fact)  # written in order with the AMI's own facts
+        self.gateway.store.fact_writer.put(fact)  # written in order with the AMI's own facts
 
     async def place_pending(self) -> int:
         ami = self.gateway.ami
@@ -130,7 +130,7 @@ class CallbackWorker:
                 return
         self.placed.pop(callback.uniqueid, None)
         log.error("callback uniqueid=%s refused by Asterisk: %s", callback.uniqueid, messages[:1])
-        self.gateway.store.behind.put(
+        self.gateway.store.fact_writer.put(
             CallFact(
                 CallEventKind.ENDED.value,
                 callback.uniqueid,

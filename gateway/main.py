@@ -28,18 +28,18 @@ from core import eventloop
 from core.db import make_sessionmaker
 from core.settings import Settings, get_settings
 from gateway import callbacks, delivery, health, reconcile
-from gateway.agi import ROUTE, IncomingRoute
-from gateway.ahead import Ahead
-from gateway.ami import AmiConsumer
-from gateway.fastagi import FastAgiApplication
-from gateway.pg import asyncpg_dsn
-from gateway.spool import Spool
-from gateway.store import FactStore
+from gateway.ami.consumer import AmiConsumer
+from gateway.call_path.durable import DurableWrites
+from gateway.call_path.fastagi import FastAgiApplication
+from gateway.call_path.incoming import ROUTE, IncomingRoute
+from gateway.call_path.known_callers import KnownCallers
+from gateway.call_path.pg import asyncpg_dsn
+from gateway.call_path.spool import Spool
 
 log = logging.getLogger(__name__)
 
 # database connections for AMI facts, the spool replay and the workers (arrivals have their own
-# pool, ``gateway.pg``)
+# pool, ``gateway.call_path.pg``)
 POOL_SIZE = 10
 POOL_OPEN_SECONDS = 5.0  # how long the start waits for the arrivals' pool to open
 
@@ -51,7 +51,7 @@ class Gateway:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    store: FactStore
+    store: DurableWrites
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     recordings: dict[str, str] = field(default_factory=dict)
     route: IncomingRoute | None = None
@@ -90,11 +90,11 @@ def build(settings: Settings, engine: AsyncEngine | None = None) -> Gateway:
         engine = gateway_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     spool = Spool(settings.spool_dir)
-    store = FactStore(
+    store = DurableWrites(
         sessionmaker,
         spool,
         settings.fastagi.db_bound_seconds,
-        ahead=Ahead(asyncpg_dsn(engine.url)),
+        known_callers=KnownCallers(asyncpg_dsn(engine.url)),
     )
     return Gateway(settings, engine, sessionmaker, store)
 
@@ -113,8 +113,10 @@ async def start(gateway: Gateway, with_ami: bool = True) -> None:
         await asyncio.wait_for(gateway.store.pool.open(), POOL_OPEN_SECONDS)
     except Exception as exc:  # the database is away: the first arrival opens it (or spools)
         log.warning("call path's database pool not open yet (%s)", type(exc).__name__)
-    if gateway.store.ahead is not None:  # answers ahead once it has loaded the callers' history
-        gateway.tasks.append(asyncio.create_task(gateway.store.ahead.run(gateway.stopping)))
+    if (
+        gateway.store.known_callers is not None
+    ):  # answers ahead once it has loaded the callers' history
+        gateway.tasks.append(asyncio.create_task(gateway.store.known_callers.run(gateway.stopping)))
     if with_ami:
         gateway.ami = AmiConsumer(settings, gateway.store, gateway.recordings)
         gateway.ami.start()
@@ -149,7 +151,7 @@ async def stop(gateway: Gateway, grace_seconds: float = 10.0) -> None:
     log.info("gateway stopped")
 
 
-def settle() -> None:
+def freeze_startup_objects() -> None:
     """Once started: what start-up made (modules, settings, the ORM's tables) lives as long as the
     process, so it is kept out of the collector's full passes, which would otherwise walk it all
     and stall the loop mid-call (86 ms measured in a surge of 1,000 calls/s; 3 ms frozen)."""
@@ -160,7 +162,7 @@ def settle() -> None:
 async def serve(settings: Settings) -> None:
     gateway = build(settings)
     await start(gateway)
-    settle()
+    freeze_startup_objects()
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

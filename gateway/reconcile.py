@@ -25,9 +25,9 @@ from sqlalchemy import text
 from core.names import CallDirection, CallEventKind
 from core.settings import Settings
 from core.timeutil import utcnow
-from gateway.recordings import wav_seconds
+from gateway.call_path.recordings import wav_seconds
 from services.calls import reconcile
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 
 if TYPE_CHECKING:
     from gateway.main import Gateway
@@ -74,8 +74,8 @@ class LogTail:
 
 
 class AsteriskRecords:
-    """Asterisk's CDR and queue log, read incrementally: the calls recorded there and not settled
-    yet (``settle``), each with its queue outcome. The first read takes the whole files (calls that
+    """Asterisk's CDR and queue log, read incrementally: the calls recorded there and not reconciled
+    yet (``forget``), each with its queue outcome. The first read takes the whole files (calls that
     ended while no gateway ran); later reads only what was added."""
 
     def __init__(self, settings: Settings) -> None:
@@ -103,7 +103,7 @@ class AsteriskRecords:
                 del self._queue_seen[callid], self._queue_lines[callid]
         return self.calls
 
-    def settle(self, uniqueids: Iterable[str]) -> None:
+    def forget(self, uniqueids: Iterable[str]) -> None:
         """These calls' tickets are complete: forget them."""
         for uniqueid in uniqueids:
             self.calls.pop(uniqueid, None)
@@ -124,7 +124,7 @@ async def reconcile_once(
     settle: float = 0.0,
 ) -> int:
     """One pass; returns how many calls were completed or created. Raises if the database fails
-    (the caller tries again later: calls are settled only once their tickets are complete)."""
+    (the caller tries again later: calls are forgotten only once their tickets are complete)."""
     calls = await asyncio.to_thread(records.read)
     recorded = set(calls)
     horizon = utcnow() - timedelta(seconds=settle)
@@ -140,7 +140,7 @@ async def reconcile_once(
         async with gateway.sessionmaker() as session:
             todo = await reconcile.needs_work(session, batch)
         await _complete(gateway, todo)
-        records.settle(c.uniqueid for c in batch)
+        records.forget(c.uniqueid for c in batch)
         done += len(todo)
     if done:
         log.info("reconciliation completed %d of %d calls Asterisk recorded", done, len(ripe))

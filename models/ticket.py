@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Computed, Index, Integer, St
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.names import TicketState
+from core.names import TicketState, ticket_number
 from models.base import Base, Timestamps
 
 if TYPE_CHECKING:
@@ -80,4 +80,4 @@ class Ticket(Timestamps, Base):
 
     @property
     def number(self) -> str:
-        return f"T{self.id:06d}"
+        return ticket_number(self.id)

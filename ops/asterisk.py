@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from core.settings import CallTaker, Settings, get_settings
-from gateway.ami_events import SUBSCRIBED
+from gateway.ami.facts import SUBSCRIBED
 
 log = logging.getLogger(__name__)
 

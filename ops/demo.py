@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from core.names import ticket_number
 from core.settings import Settings, get_settings
 from ops.sipp import SPEECH, SippRunner
 
@@ -47,8 +48,8 @@ async def _ticket_of(settings: Settings, number: str) -> str | None:
     if row is None or row.ticket_id is None:
         return None
     return (
-        f"ticket T{row.ticket_id:06d}: outcome {row.outcome}, call taker {row.calltaker}, "
-        f"recording {row.recording_path}"
+        f"ticket {ticket_number(row.ticket_id)}: outcome {row.outcome}, "
+        f"call taker {row.calltaker}, recording {row.recording_path}"
     )
 
 

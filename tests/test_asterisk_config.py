@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from core.settings import CallTaker, Settings
-from gateway import ami_events
-from gateway.ami import AmiConsumer
-from gateway.behind import FactWriter
+from gateway.ami import facts as ami_events
+from gateway.ami.consumer import AmiConsumer
+from gateway.call_path.fact_writer import FactWriter
 from gateway.callbacks import CallbackWorker
 from ops.asterisk import (
     CONF_DIR,
@@ -106,7 +106,7 @@ async def _registered_events() -> set[str]:
     port, so no event ever arrives."""
     settings = Settings(ami={"secret": SECRET, "port": free_port()})
     idle = FactWriter(write=_never_called, spool=_never_called)
-    consumer = AmiConsumer(settings, store=SimpleNamespace(behind=idle), recordings={})  # type: ignore[arg-type]
+    consumer = AmiConsumer(settings, store=SimpleNamespace(fact_writer=idle), recordings={})  # type: ignore[arg-type]
     consumer.start()
     try:
         gateway: Any = SimpleNamespace(ami=consumer)

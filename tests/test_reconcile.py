@@ -10,7 +10,8 @@ from core.names import CallEventKind, CallOutcome
 from models.call import Call, CallEvent
 from models.ticket import Ticket
 from services.calls import reconcile
-from services.calls.write import CallFact, apply_fact
+from services.calls.apply import apply_fact
+from services.calls.facts import CallFact
 
 CDR = (
     '"1795424319.0","1795424319.0","081260705216","""112 T000001"" <081260705216>","s",'

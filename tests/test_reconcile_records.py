@@ -1,5 +1,5 @@
 """Asterisk's CDR and queue log read incrementally (gateway/reconcile.py): lines written in
-pieces, a line half written, a rotated file, and calls forgotten only once settled."""
+pieces, a line half written, a rotated file, and calls forgotten only once reconciled."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_a_tail_returns_only_complete_new_lines_and_rereads_a_replaced_file(
     assert tail.read_new() == "5\n"
 
 
-def test_calls_read_in_pieces_match_the_whole_files_and_settled_ones_are_forgotten(
+def test_calls_read_in_pieces_match_the_whole_files_and_reconciled_ones_are_forgotten(
     tmp_path: Path,
 ) -> None:
     records, cdr, queue_log = _records(tmp_path)
@@ -57,10 +57,10 @@ def test_calls_read_in_pieces_match_the_whole_files_and_settled_ones_are_forgott
     assert first["1795424319.0"].calltaker == "ct1"
     assert first["1795424319.0"].completed_at is not None
 
-    records.settle(["1795424319.0"])
+    records.forget(["1795424319.0"])
     _append(cdr, "".join(cdr_lines[1:]))
     second = records.read()
-    assert set(second) == {"1795424326.2"}  # the settled call is not read again
+    assert set(second) == {"1795424326.2"}  # the reconciled call is not read again
     assert second["1795424326.2"].abandoned_at is not None
     assert second["1795424326.2"].wait_seconds == 5.0
 

@@ -22,9 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
-from core.names import CallDirection, CallOutcome, StreamEvent, TalkResult
+from core.names import CallDirection, CallOutcome, StreamEvent, TalkResult, ticket_number
 from services import audit, events
-from services.calls.write import ticket_number
 from services.users.auth import Principal
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ An arrival reads the caller's triage history (prank and ghost tickets in the pol
 flags) and writes the call, its ticket (when the call has none), the call's first timeline row and
 the event. ``arrive_many`` does that for a batch in one statement: one round trip, one commit and
 one plan for all of them. The gateway writes the arrivals that come in while a write is running as
-the next batch (``gateway.arrivals``), so a surge costs the database per batch, not per call; a
-call arriving alone is a batch of one.
+the next batch (``gateway.call_path.arrival_writer``), so a surge costs the database per batch, not
+per call; a call arriving alone is a batch of one.
 
 Per batch:
 1. the gated statement writes every arrival whose caller has no history (nearly all of them) and
@@ -14,7 +14,7 @@ Per batch:
    writes them;
 3. a repeated arrival of a call whose ticket lacks the caller's number fills it in.
 
-The merge rules are ``services.calls.write``' (``POLICY``): a column an arrival lacks goes in as
+The merge rules are ``services.calls.facts``' (``POLICY``): a column an arrival lacks goes in as
 NULL, which every rule treats as "no value", so one statement serves arrivals carrying different
 columns.
 The SQL is assembled from fixed column names only; values always go as parameters.
@@ -29,21 +29,12 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql
 
-from core.names import CallEventKind
+from core.names import CallEventKind, ticket_number_sql
 from core.phone import normalise
 from core.rows import Rows
 from models import Call
-from services.calls.write import (
-    DRAWN_TICKET,
-    FILL_TICKET_CALLER,
-    OUTCOME_MERGE,
-    POLICY,
-    CallFact,
-    FactResult,
-    apply_fact,
-    decided_params,
-    merge_sql,
-)
+from services.calls.facts import POLICY, CallFact, FactResult, merge_sql, outcome_sql
+from services.calls.write import FILL_TICKET_CALLER, decided_params
 from services.triage import decide as triage
 from services.triage.policy import PolicySettings
 
@@ -96,8 +87,8 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         found = f"(SELECT json_agg(x)::text FROM ({history}) x)"  # noqa: S608
     else:
         found = "NULL::text"
-    merges = [merge_sql(c, ARRIVED) for c in columns] + [
-        OUTCOME_MERGE,
+    merges = [merge_sql(c, ARRIVED, f"calls.{c}", f"EXCLUDED.{c}") for c in columns] + [
+        outcome_sql("calls.outcome", "EXCLUDED.outcome"),
         "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
     ]
     # Calls are written in uniqueid order: two batches written at once that share calls (a repeated
@@ -131,7 +122,7 @@ def batch_sql(columns: tuple[str, ...], gated: bool) -> str:
         "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
         "'event', CAST(:opened_event AS text), 'data', jsonb_build_object("
         "'ticket_id', t.id, "
-        "'number', 'T' || lpad(t.id::text, greatest(6, length(t.id::text)), '0'), "
+        f"'number', {ticket_number_sql('t.id')}, "
         "'uniqueid', go.uniqueid, 'caller_number', t.caller_number, "
         "'priority', t.priority))::text) END AS notified, go.history "
         "FROM go LEFT JOIN c ON c.uniqueid = go.uniqueid LEFT JOIN t ON t.id = c.ticket_id"
@@ -156,7 +147,7 @@ def _batch_params(
         r_number=list(numbers),
         r_since=[f.at - window for f in facts],
         r_flag_since=[f.at - triage.FLAG_LOOKBACK for f in facts],
-        r_drawn=[f.data.get(DRAWN_TICKET) for f in facts],
+        r_drawn=[f.drawn_ticket_id for f in facts],
     )
     for name in ("uniqueid", "at", "source", "event_data", "note", *columns):
         params[f"r_{name}"] = [p.get(name) for p in each]
@@ -224,30 +215,6 @@ async def arrive_many(db: Rows, facts: Sequence[CallFact]) -> list[FactResult]:
             )
         results.append(FactResult(call_id, ticket_id, opened, decision))
     return results
-
-
-async def apply_in_batch(db: Rows, facts: Sequence[CallFact]) -> list[FactResult]:
-    """A batch of facts of any kind in the transaction of ``db``: the arrivals first, together
-    (``arrive_many``: an arrival is a call's first fact), then the others in their order. A second
-    arrival of a call in the batch takes its place among the others. Results in ``facts``' order."""
-    firsts: dict[str, int] = {}
-    for i, fact in enumerate(facts):
-        if fact.kind == ARRIVED and fact.may_create:
-            firsts.setdefault(fact.uniqueid, i)
-    results: list[FactResult | None] = [None] * len(facts)
-    arrivals = list(firsts.values())
-    written = await arrive_many(db, [facts[i] for i in arrivals])
-    for i, result in zip(arrivals, written, strict=True):
-        results[i] = result
-    for i, fact in enumerate(facts):
-        if results[i] is None:
-            results[i] = await apply_fact(db, fact)
-    return [r for r in results if r is not None]
-
-
-async def arrive(db: Rows, fact: CallFact) -> FactResult:
-    """One arrival: a batch of one."""
-    return (await arrive_many(db, [fact]))[0]
 
 
 def _number(fact: CallFact) -> str | None:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import phone
 from core.names import CallEventKind, CallOutcome
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,8 @@
-"""Call facts become calls, tickets and the call timeline.
+"""Call facts other than arrivals become calls, tickets and the call timeline.
 
-Every fact the gateway learns about a call (its arrival over FastAGI, each AMI event, the
-recording on disk) is a ``CallFact`` keyed by the caller channel's Asterisk unique id. Applying a
-fact is an idempotent upsert that may come in any order and any number of times (a spool replay, an
-Asterisk retry, two sessions racing): times never move backwards, a known value is never replaced
-by a missing one, the outcome only moves forward, and each call gets exactly one ticket.
+Writing a fact (``services.calls.facts``) is an idempotent upsert under the merge rules of
+``POLICY``; each call gets exactly one ticket. Arrivals, many at once, are
+``services.calls.arrivals``'; ``services.calls.apply`` sends each fact to the right one.
 
 The SQL is assembled from fixed column names (``POLICY``) only; values always go as parameters.
 """
@@ -14,11 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import (
     CallDirection,
@@ -27,9 +22,20 @@ from core.names import (
     StreamEvent,
     TalkResult,
     TicketState,
+    ticket_number,
+    ticket_number_sql,
 )
-from core.rows import Rows, SessionRows
+from core.rows import Rows
 from services import events
+from services.calls.facts import (
+    OUTCOME_OF,
+    POLICY,
+    CallFact,
+    FactResult,
+    column_values,
+    merge_sql,
+    outcome_sql,
+)
 from services.triage import autoclassify
 from services.triage import decide as triage
 
@@ -37,158 +43,6 @@ log = logging.getLogger(__name__)
 
 GHOST_NOTE = "probable ghost call"
 
-# How a fact's value merges with what the row holds.
-FIRST, LAST, MIN, MAX = "first", "last", "min", "max"
-POLICY: dict[str, str] = {
-    "linkedid": FIRST,
-    "channel": FIRST,
-    "caller_number": FIRST,
-    "caller_number_raw": FIRST,
-    "caller_name": FIRST,
-    "dialled": FIRST,
-    "arrived_at": MIN,
-    "queued_at": MIN,
-    "answered_at": MIN,
-    "ended_at": MAX,
-    "calltaker": LAST,
-    "queue": LAST,
-    "queue_priority": LAST,
-    "queue_position": FIRST,  # the position on joining; an abandon overrides it (below)
-    "wait_seconds": LAST,
-    "talk_seconds": LAST,
-    "hangup_cause": LAST,
-    "hangup_cause_text": LAST,
-    "recording_path": LAST,
-    "recording_seconds": LAST,
-    "triage": LAST,
-}
-# Column limits (models/call.py): longer values are cut, never refused.
-LIMITS = {
-    "linkedid": 64,
-    "channel": 128,
-    "caller_number": 32,
-    "caller_number_raw": 80,
-    "caller_name": 80,
-    "dialled": 32,
-    "calltaker": 64,
-    "queue": 64,
-    "hangup_cause_text": 80,
-    "recording_path": 255,
-    "triage": 20,
-}
-# The time column each kind of fact sets from the fact's own time.
-TIME_COLUMN = {
-    CallEventKind.ARRIVED: "arrived_at",
-    CallEventKind.QUEUED: "queued_at",
-    CallEventKind.ANSWERED: "answered_at",
-    CallEventKind.ENDED: "ended_at",
-}
-# The outcome each kind of fact implies; outcomes only move up this order.
-OUTCOME_OF = {
-    CallEventKind.ANSWERED: CallOutcome.ANSWERED,
-    CallEventKind.COMPLETED: CallOutcome.ANSWERED,
-    CallEventKind.ABANDONED: CallOutcome.ABANDONED,
-    CallEventKind.ENDED: CallOutcome.DROPPED,
-}
-OUTCOME_ORDER = [
-    CallOutcome.IN_PROGRESS,
-    CallOutcome.FAILED,
-    CallOutcome.DROPPED,
-    CallOutcome.ABANDONED,
-    CallOutcome.ANSWERED,
-]
-_ORDER_SQL = "ARRAY[" + ",".join(f"'{o.value}'" for o in OUTCOME_ORDER) + "]::text[]"
-
-
-@dataclass(frozen=True, slots=True)
-class CallFact:
-    """One thing learned about one call; ``data`` holds column values (``POLICY``) and extras."""
-
-    kind: str  # a CallEventKind
-    uniqueid: str
-    at: datetime
-    data: dict[str, Any] = field(default_factory=dict)
-    # False: only update a call already known (facts about channels that may not be 112 callers)
-    may_create: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "uniqueid": self.uniqueid,
-            "at": self.at.isoformat(),
-            "data": self.data,
-            "may_create": self.may_create,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> CallFact:
-        at = datetime.fromisoformat(str(raw["at"]))
-        if at.tzinfo is None:
-            raise ValueError("fact time without a time zone")
-        return cls(
-            kind=CallEventKind(str(raw["kind"])).value,
-            uniqueid=str(raw["uniqueid"])[:64],
-            at=at,
-            data=dict(raw.get("data") or {}),
-            may_create=bool(raw.get("may_create", True)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FactResult:
-    call_id: int | None = None
-    ticket_id: int | None = None
-    ticket_opened: bool = False  # this fact opened the call's ticket
-    decision: triage.TriageDecision | None = None  # arrivals only
-
-    @property
-    def ticket_number(self) -> str | None:
-        return ticket_number(self.ticket_id) if self.ticket_id is not None else None
-
-
-def ticket_number(ticket_id: int) -> str:
-    """The number people see (``Ticket.number``)."""
-    return f"T{ticket_id:06d}"
-
-
-def _values(fact: CallFact) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, value in fact.data.items():
-        if name not in POLICY or value is None or value == "":
-            continue
-        if name in LIMITS:
-            value = str(value)[: LIMITS[name]]
-        elif name.endswith("_at") and isinstance(value, str):
-            value = datetime.fromisoformat(value)  # times come back from the spool as text
-        values[name] = value
-    time_column = TIME_COLUMN.get(CallEventKind(fact.kind))
-    if time_column:
-        values[time_column] = fact.at
-    return values
-
-
-def merge_sql(name: str, kind: str) -> str:
-    policy = POLICY[name]
-    if name == "queue_position" and kind == CallEventKind.ABANDONED:
-        policy = LAST
-    if policy == FIRST:
-        return f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})"
-    if policy == LAST:
-        return f"{name} = COALESCE(EXCLUDED.{name}, calls.{name})"
-    if policy == MIN:
-        return f"{name} = LEAST(calls.{name}, EXCLUDED.{name})"
-    return f"{name} = GREATEST(calls.{name}, EXCLUDED.{name})"
-
-
-OUTCOME_MERGE = (
-    f"outcome = CASE WHEN array_position({_ORDER_SQL}, EXCLUDED.outcome::text) > "
-    f"array_position({_ORDER_SQL}, calls.outcome::text) "
-    "THEN EXCLUDED.outcome ELSE calls.outcome END"
-)
-# A fact's ``data`` key for the ticket id the gateway drew ahead and answered the call with
-# (``gateway.ahead``): whichever fact opens the call's ticket opens it with that id. Spooled facts
-# keep it.
-DRAWN_TICKET = "drawn_ticket_id"
 _RETURNING = (
     "RETURNING id, ticket_id, caller_number, caller_number_raw, queue_priority, answered_at, "
     "(SELECT tk.classified_by FROM tickets tk WHERE tk.id = calls.ticket_id) AS classified_by"
@@ -199,7 +53,6 @@ AFTER_EVENT = {
     CallEventKind.ANSWERED: StreamEvent.CALL_ANSWERED,
     CallEventKind.ENDED: StreamEvent.CALL_ENDED,
 }
-_NUMBER_SQL = "'T' || lpad({id}::text, greatest(6, length({id}::text)), '0')"
 _statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 
@@ -219,8 +72,8 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             [":uniqueid", ":direction", ":outcome", ":source", "(SELECT tid FROM ids)"]
             + [f":{n}" for n in columns]
         )
-        merges = [merge_sql(c, kind) for c in columns] + [
-            OUTCOME_MERGE,
+        merges = [merge_sql(c, kind, f"calls.{c}", f"EXCLUDED.{c}") for c in columns] + [
+            outcome_sql("calls.outcome", "EXCLUDED.outcome"),
             "ticket_id = COALESCE(calls.ticket_id, EXCLUDED.ticket_id)",
         ]
         sql = (
@@ -244,7 +97,7 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             "c.answered_at, c.classified_by, t.id IS NOT NULL AS opened, "
             "CASE WHEN t.id IS NOT NULL THEN pg_notify(:notify_channel, jsonb_build_object("
             "'event', CAST(:opened_event AS text), 'data', jsonb_build_object("
-            f"'ticket_id', t.id, 'number', {_NUMBER_SQL.format(id='t.id')}, "
+            f"'ticket_id', t.id, 'number', {ticket_number_sql('t.id')}, "
             "'uniqueid', CAST(:uniqueid AS text), 'caller_number', t.caller_number, "
             "'priority', t.priority))::text) END AS notified"
         )
@@ -252,34 +105,18 @@ def upsert_sql(kind: str, columns: tuple[str, ...], may_create: bool) -> str:
             sql += (
                 ", pg_notify(:notify_channel, jsonb_build_object("
                 "'event', CAST(:after_event AS text), 'data', jsonb_build_object("
-                f"'ticket_id', c.ticket_id, 'number', {_NUMBER_SQL.format(id='c.ticket_id')}, "
+                f"'ticket_id', c.ticket_id, 'number', {ticket_number_sql('c.ticket_id')}, "
                 "'uniqueid', CAST(:uniqueid AS text)) || CAST(:after_data AS jsonb))::text) "
                 "AS after_notified"
             )
         sql += " FROM c LEFT JOIN t ON true"
     else:
         # the same merge rules, written for a plain UPDATE of a known call
-        sets = [_update_merge(c, kind) for c in columns]
-        sets.append(
-            f"outcome = CASE WHEN array_position({_ORDER_SQL}, CAST(:outcome AS text)) > "
-            f"array_position({_ORDER_SQL}, outcome::text) THEN :outcome ELSE outcome END"
-        )
+        sets = [merge_sql(c, kind, c, f":{c}") for c in columns]
+        sets.append(outcome_sql("outcome", ":outcome"))
         sql = f"UPDATE calls SET {', '.join(sets)} WHERE uniqueid = :uniqueid {_RETURNING}"  # noqa: S608
     _statements[key] = sql
     return sql
-
-
-def _update_merge(name: str, kind: str) -> str:
-    policy = POLICY[name]
-    if name == "queue_position" and kind == CallEventKind.ABANDONED:
-        policy = LAST
-    if policy == FIRST:
-        return f"{name} = COALESCE({name}, :{name})"
-    if policy == LAST:
-        return f"{name} = COALESCE(:{name}, {name})"
-    if policy == MIN:
-        return f"{name} = LEAST({name}, :{name})"
-    return f"{name} = GREATEST({name}, :{name})"
 
 
 _ADD_EVENT = (
@@ -316,10 +153,10 @@ def _params(fact: CallFact, data: dict[str, Any], notes: str | None) -> dict[str
         "kind": kind.value,
         "at": fact.at,
         "event_data": json.dumps(data, default=str),
-        "drawn": data.get(DRAWN_TICKET),
+        "drawn": fact.drawn_ticket_id,
         "after_event": AFTER_EVENT[kind].value if kind in AFTER_EVENT else None,
         "after_data": json.dumps(_after_data(kind, data)) if kind in AFTER_EVENT else None,
-        **_values(CallFact(fact.kind, fact.uniqueid, fact.at, data, fact.may_create)),
+        **column_values(replace(fact, data=data)),
     }
 
 
@@ -337,18 +174,11 @@ def decided_params(fact: CallFact, decision: triage.TriageDecision) -> dict[str,
     return _params(fact, data, triage.format_reasons(decision))
 
 
-async def apply_fact(db: AsyncSession | Rows, fact: CallFact) -> FactResult:
-    """Write ``fact`` into the call, its ticket and its timeline, in the transaction of ``db`` (an
-    ORM session, or ``Rows`` on the gateway's own connection).
-
-    Publishes the matching stream events in the same transaction. The caller commits.
-    """
-    rows = SessionRows(db) if isinstance(db, AsyncSession) else db
+async def write_fact(rows: Rows, fact: CallFact) -> FactResult:
+    """Write ``fact`` (any fact but an arrival that may open the call: ``services.calls.arrivals``)
+    into the call, its ticket and its timeline, in the transaction of ``rows``, with the matching
+    stream events. The caller commits."""
     kind = CallEventKind(fact.kind)
-    if kind is CallEventKind.ARRIVED and fact.may_create:
-        from services.calls.arrivals import arrive  # it builds on this module
-
-        return await arrive(rows, fact)
     params = _params(fact, dict(fact.data), None)
     columns = tuple(sorted(k for k in params if k in POLICY))
     row = await rows.row(upsert_sql(kind.value, columns, fact.may_create), params)
@@ -367,7 +197,11 @@ async def _after(rows: Rows, kind: CallEventKind, fact: CallFact, row: Mapping[s
     """What a fact does besides its call's row: its event (published by the upsert itself when
     the fact may create the call), the ghost note, the automatic classification."""
     ticket_id = row["ticket_id"]
-    base = {"ticket_id": ticket_id, "number": ticket_number(ticket_id), "uniqueid": fact.uniqueid}
+    base = {
+        "ticket_id": ticket_id,
+        "number": ticket_number(ticket_id),
+        "uniqueid": fact.uniqueid,
+    }
     if kind in AFTER_EVENT and not fact.may_create:
         await events.publish_on(rows, AFTER_EVENT[kind], {**base, **_after_data(kind, fact.data)})
     if kind is CallEventKind.TRIAGE and fact.data.get("triage") == TalkResult.SILENT:

@@ -21,12 +21,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import Conflict, NotFound
-from core.names import DeliveryState, StreamEvent
+from core.names import DeliveryState, StreamEvent, ticket_number
 from core.settings import WebhookSettings
 from core.timeutil import utcnow
 from models import Agency, DeliveryAttempt, Dispatch, OutboxMessage
 from services import audit, events
-from services.calls.write import ticket_number
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from core.names import DispatchState
+from core.names import DispatchState, ticket_number
 from models import Agency, Dispatch, DispatchUpdate, OutboxMessage, Ticket
-from services.calls.write import ticket_number
 
 Row = tuple[Dispatch, Agency, Ticket]
 

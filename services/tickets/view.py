@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.names import ticket_number
 from core.timeutil import utcnow
 from models import (
     Agency,
@@ -22,7 +23,6 @@ from models import (
     Ticket,
 )
 from services.aml import service as aml
-from services.calls.write import ticket_number
 
 TICKET_FIELDS = (
     "id",

@@ -27,7 +27,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.names import CallDirection, CallOutcome, Classification, StreamEvent, TalkResult
+from core.names import (
+    CallDirection,
+    CallOutcome,
+    Classification,
+    StreamEvent,
+    TalkResult,
+    ticket_number,
+)
 from core.rows import Rows, SessionRows
 from core.timeutil import utcnow
 from services import audit, events
@@ -95,7 +102,7 @@ async def on_call_ended(db: AsyncSession | Rows, ticket_id: int) -> str | None:
     if ticket["classification"] == Classification.GHOST and ticket["classified_by"] == AUTO:
         return Classification.GHOST.value
     await _write(rows, ticket, Classification.GHOST.value, AUTO, REASONS[reason], "ticket.classify")
-    log.info("ticket T%06d classified ghost automatically (%s)", ticket_id, reason)
+    log.info("ticket %s classified ghost automatically (%s)", ticket_number(ticket_id), reason)
     return Classification.GHOST.value
 
 
@@ -129,7 +136,7 @@ async def _write(
         {
             "ticket_id": ticket_id,
             "id": ticket_id,
-            "number": f"T{ticket_id:06d}",
+            "number": ticket_number(ticket_id),
             "classification": classification,
         },
     )
@@ -182,6 +189,6 @@ async def callback_worklist(
     result = []
     for r in rows:
         item = dict(r._mapping)
-        item["ticket_number"] = f"T{r.ticket_id:06d}" if r.ticket_id else None
+        item["ticket_number"] = ticket_number(r.ticket_id) if r.ticket_id else None
         result.append(item)
     return result

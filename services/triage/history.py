@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from core.names import CallDirection, Classification, FlagKind, FlagSource
+from core.names import CallDirection, Classification, FlagKind, FlagSource, ticket_number
 from core.phone import normalise
 from core.timeutil import utcnow
 from models import CallerFlag
@@ -113,7 +113,7 @@ async def summary(
                 "call_id": r.id,
                 "uniqueid": r.uniqueid,
                 "ticket_id": r.ticket_id,
-                "ticket_number": f"T{r.ticket_id:06d}" if r.ticket_id else None,
+                "ticket_number": ticket_number(r.ticket_id) if r.ticket_id else None,
                 "arrived_at": r.arrived_at,
                 "outcome": r.outcome,
                 "triage": r.triage,

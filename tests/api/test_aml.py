@@ -22,7 +22,8 @@ from core.settings import AmlSettings, Settings
 from core.timeutil import utcnow
 from models import AmlPosition, Ticket
 from services.aml import service as aml
-from services.calls.write import CallFact, apply_fact
+from services.calls.apply import apply_fact
+from services.calls.facts import CallFact
 from tests.api.conftest import PASSWORD, MakeTicket, People
 
 TOKEN = secrets.token_urlsafe(24)

@@ -10,7 +10,7 @@ import pytest
 from panoramisk import Manager
 
 from core.settings import Settings
-from gateway import ami_events
+from gateway.ami import facts as ami_events
 from ops.asterisk import AsteriskInstance
 from ops.sipp import SippRunner
 from tests.e2e.ami_watch import AmiWatch

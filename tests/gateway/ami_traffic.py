@@ -3,6 +3,8 @@ caller on the carrier trunk and the call taker ``ct1``."""
 
 from __future__ import annotations
 
+import secrets
+
 from panoramisk.message import Message
 
 BASE_TIME = 1795420000.0
@@ -32,9 +34,10 @@ def _channel(
 class Caller:
     """The events of one 112 call, numbered in time order."""
 
-    def __init__(self, uniqueid: str, number: str = "081234567890", ticket: str = "T000001"):
+    def __init__(self, uniqueid: str, number: str | None = None, ticket: str = "T000001"):
         self.uniqueid = uniqueid
-        self.number = number
+        # a number no other test uses: a caller's history (ghost calls) must not leak across tests
+        self.number = number or f"0813{secrets.randbelow(10**8):08d}"
         self.ticket = ticket
         self.seq = int(uniqueid.rsplit(".", 1)[1]) % 100000
         self.clock = BASE_TIME

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from core.names import FlagKind, FlagSource
 from core.settings import Settings
-from gateway import agi_client, main
-from gateway.ami import AmiConsumer
+from gateway import main
+from gateway.ami.consumer import AmiConsumer
 from models.call import Call, CallEvent
 from models.ticket import Ticket
+from tests import agi_client
 from tests.conftest import free_port
 
 _sequence = itertools.count(1)

@@ -17,12 +17,12 @@ from core.names import (
     StreamEvent,
     TriageCode,
 )
-from gateway import fastagi
-from gateway.agi import commands_for, variables_of
-from gateway.agi_client import agi_env
+from gateway.call_path import fastagi
+from gateway.call_path.incoming import commands_for, variables_of
 from gateway.main import Gateway
 from services.events import CHANNEL
 from services.triage.decide import NORMAL_PRIORITY
+from tests.agi_client import agi_env
 from tests.gateway.conftest import (
     agi_call,
     call_row,
@@ -44,7 +44,7 @@ async def incoming(gateway: Gateway, env: dict[str, str]):  # type: ignore[no-un
     """One session; returns once the arrivals answered so far are written (behind the answer)."""
     fastagi = gateway.settings.fastagi
     answer = await agi_call(fastagi.host, fastagi.port, env)
-    await gateway.store.behind.settled()
+    await gateway.store.fact_writer.settled()
     return answer
 
 
@@ -117,9 +117,9 @@ async def test_a_caller_flagged_by_hand_is_queued_lower_after_the_warning(
 ) -> None:
     number = "+62812" + f"{secrets.randbelow(10**8):08d}"
     await flag_by_hand(engine, number)
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.may_have_history(number))  # the flag's NOTIFY has arrived
+    known = gateway.store.known_callers
+    assert known is not None
+    await until(lambda: known.may_have_history(number))  # the flag's NOTIFY has arrived
     uniqueid = new_uniqueid()
 
     answer = await incoming(gateway, agi_env(uniqueid, number))

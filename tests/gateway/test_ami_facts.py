@@ -10,10 +10,10 @@ from pathlib import Path
 from panoramisk.message import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.names import CallEventKind, CallOutcome, DialplanVar
-from gateway.agi_client import agi_env
-from gateway.ami import AmiConsumer
+from core.names import CallEventKind, CallOutcome, DialplanVar, ticket_number
+from gateway.ami.consumer import AmiConsumer
 from gateway.main import Gateway
+from tests.agi_client import agi_env
 from tests.gateway.ami_traffic import BASE_TIME, Caller
 from tests.gateway.conftest import agi_call, call_row, calls_of, new_uniqueid, ticket_row, timeline
 
@@ -26,10 +26,10 @@ async def feed(ami: AmiConsumer, *events: Message) -> None:
     await ami.facts.settled()
 
 
-async def arrive(gateway: Gateway, uniqueid: str, number: str = "081234567890") -> str:
+async def arrive(gateway: Gateway, caller: Caller) -> str:
     fastagi = gateway.settings.fastagi
-    answer = await agi_call(fastagi.host, fastagi.port, agi_env(uniqueid, number))
-    await gateway.store.behind.settled()  # the arrival, written behind the answer
+    answer = await agi_call(fastagi.host, fastagi.port, agi_env(caller.uniqueid, caller.number))
+    await gateway.store.fact_writer.settled()  # the arrival, written behind the answer
     return answer.variables[DialplanVar.TICKET]
 
 
@@ -41,7 +41,7 @@ async def test_an_answered_call_records_queue_answer_call_taker_wait_talk_and_en
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
 
     await feed(ami, *caller.answered_call(T0))
 
@@ -70,7 +70,7 @@ async def test_a_caller_who_hangs_up_in_the_queue_is_abandoned_with_wait_and_pos
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
 
     await feed(
         ami,
@@ -95,24 +95,25 @@ async def test_a_hangup_before_the_arrival_is_written_keeps_one_call_and_one_tic
 
     # the caller hangs up during the greeting; the AMI fact is written first
     await feed(ami, caller.hangup(T0 + 2, context="siaga-112-listen"))
-    ticket = await arrive(gateway, caller.uniqueid)
+    ticket = await arrive(gateway, caller)
 
     calls = await calls_of(engine, caller.uniqueid)
     assert len(calls) == 1
     call = calls[0]
-    assert ticket == f"T{call.ticket_id:06d}"
+    assert ticket == ticket_number(call.ticket_id or 0)
     assert call.outcome == CallOutcome.DROPPED
     assert call.ended_at == at(2)
-    assert call.arrived_at is not None and call.caller_number == "+6281234567890"
+    number = "+62" + caller.number[1:]
+    assert call.arrived_at is not None and call.caller_number == number
     opened = await ticket_row(engine, call.ticket_id or 0)
-    assert opened is not None and opened.caller_number == "+6281234567890"
+    assert opened is not None and opened.caller_number == number
 
 
 async def test_facts_in_any_order_never_move_times_back_or_lose_values(
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
 
     await feed(
         ami,
@@ -148,8 +149,8 @@ async def test_a_talk_ended_after_the_callers_channel_went_is_kept_on_the_caller
     # Seen under load: the call taker hangs up, the caller's channel goes, and AgentComplete
     # comes without any caller field; the call taker's leg still names the caller's channel.
     caller, second = Caller(new_uniqueid()), Caller(new_uniqueid(), number="081398761234")
-    await arrive(gateway, caller.uniqueid)
-    await arrive(gateway, second.uniqueid, second.number)
+    await arrive(gateway, caller)
+    await arrive(gateway, second)
 
     await feed(
         ami,
@@ -176,7 +177,7 @@ async def test_a_talk_end_that_names_no_call_is_dropped_and_the_call_kept(
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
 
     # the gateway did not see the answer (it came back mid-call): nothing names the call
     await feed(
@@ -195,8 +196,8 @@ async def test_a_nameless_talk_end_is_not_put_on_the_call_taker_s_next_call(
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     first, second = Caller(new_uniqueid()), Caller(new_uniqueid(), number="081398762345")
-    await arrive(gateway, first.uniqueid)
-    await arrive(gateway, second.uniqueid, second.number)
+    await arrive(gateway, first)
+    await arrive(gateway, second)
 
     # ct1 is put through to the second caller before the first talk's end comes, nameless
     await feed(
@@ -274,7 +275,7 @@ async def test_odd_events_are_ignored_and_the_consumer_goes_on(
 
     assert await calls_of(engine, stranger) == []
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
     await feed(ami, caller.join(T0 + 1))
     call = await call_row(engine, caller.uniqueid)
     assert call is not None and call.queued_at == at(1)
@@ -284,7 +285,7 @@ async def test_a_silent_caller_is_noted_as_a_probable_ghost_call_once(
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid())
-    await arrive(gateway, caller.uniqueid)
+    await arrive(gateway, caller)
 
     await feed(ami, caller.triage(T0 + 12, "silent", priority=1))
     await feed(ami, caller.triage(T0 + 12, "silent", priority=1))  # replayed

@@ -11,8 +11,8 @@ import pytest
 from panoramisk.message import Message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import ami as ami_module
-from gateway.ami import AmiConsumer
+from gateway.ami import consumer as ami_module
+from gateway.ami.consumer import AmiConsumer
 from tests.gateway.conftest import call_row, new_uniqueid
 
 

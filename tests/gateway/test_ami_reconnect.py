@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from gateway.ami import AmiConsumer
+from gateway.ami.consumer import AmiConsumer
 from gateway.main import Gateway
 from ops.asterisk import AsteriskInstance
 from tests.conftest import free_port

@@ -1,4 +1,5 @@
-"""The gateway's arrival writer (``gateway.arrivals``) on the real database: arrivals that queue
+"""The gateway's arrival writer (``gateway.call_path.arrival_writer``) on the real database:
+arrivals that queue
 while a batch is written go together as the next, each still gets its own ticket, and one the store
 takes back before any batch holds it is never written."""
 
@@ -10,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.timeutil import utcnow
-from gateway.arrivals import ArrivalWriter
-from gateway.pg import CallPathPool, asyncpg_dsn
+from gateway.call_path.arrival_writer import ArrivalWriter
+from gateway.call_path.pg import CallPathPool, asyncpg_dsn
 from models import Call, Ticket
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 from tests.gateway.conftest import new_uniqueid
 
 

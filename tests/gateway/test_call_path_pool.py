@@ -1,4 +1,5 @@
-"""The call path's own connections (``gateway.pg``) on the real database: bounded in number,
+"""The call path's own connections (``gateway.call_path.pg``) on the real database: bounded in
+number,
 shared in turn, and a connection the server dropped is replaced rather than handed out again."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import contextlib
 
 import asyncpg
 
-from gateway.pg import CallPathPool, asyncpg_dsn
+from gateway.call_path.pg import CallPathPool, asyncpg_dsn
 
 
 async def test_arrivals_beyond_the_pool_size_wait_their_turn_on_the_same_connections(

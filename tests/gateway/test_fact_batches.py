@@ -1,6 +1,6 @@
 """The facts written behind the calls (the AMI consumer's, arrivals answered ahead) go in
-batches, one transaction each (``FactStore.record_many``,
-``services.calls.arrivals.apply_in_batch``):
+batches, one transaction each (``DurableWrites.record_many``,
+``services.calls.apply.apply_in_batch``):
 the events of a call reach the consoles from the same statements, a late answer still withdraws
 the system's ghost classification, and a fact the database refuses costs its batch a trip through
 the spool, never the other calls a cool-down."""
@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.names import CallEventKind, Classification, StreamEvent
 from core.rows import PgRows
 from core.timeutil import utcnow
-from gateway.ami import AmiConsumer
+from gateway.ami.consumer import AmiConsumer
 from gateway.main import Gateway
 from services import events
-from services.calls import arrivals
-from services.calls.write import CallFact
+from services.calls import apply
+from services.calls.facts import CallFact
 from tests.gateway.ami_traffic import BASE_TIME, Caller
 from tests.gateway.conftest import call_row, first_time_caller, new_uniqueid, ticket_row, until
 from tests.gateway.test_ami_facts import arrive, feed
-from tests.gateway.test_answer_ahead import ready
+from tests.gateway.test_answer_now import ready
 from tests.gateway.test_spool import store_on
 
 T0 = BASE_TIME
@@ -36,7 +36,7 @@ async def test_a_calls_facts_go_in_one_batch_and_publish_their_events(
     gateway: Gateway, ami: AmiConsumer, database_url: str, monkeypatch: Any
 ) -> None:
     caller = Caller(new_uniqueid(), first_time_caller()[0])
-    ticket = await arrive(gateway, caller.uniqueid, caller.number)
+    ticket = await arrive(gateway, caller)
     batches = count_batches(gateway, monkeypatch)
     received: list[dict[str, Any]] = []
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
@@ -63,7 +63,7 @@ async def test_an_answer_learned_after_the_hangup_withdraws_the_automatic_ghost(
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid(), first_time_caller()[0])
-    await arrive(gateway, caller.uniqueid, caller.number)
+    await arrive(gateway, caller)
 
     await feed(ami, caller.join(T0 + 5), caller.hangup(T0 + 9))
     call = await call_row(engine, caller.uniqueid)
@@ -81,7 +81,7 @@ async def test_an_out_of_range_number_from_ami_is_dropped_and_the_rest_of_the_fa
     gateway: Gateway, ami: AmiConsumer, engine: AsyncEngine
 ) -> None:
     caller = Caller(new_uniqueid(), first_time_caller()[0])
-    await arrive(gateway, caller.uniqueid, caller.number)
+    await arrive(gateway, caller)
     join = caller.join(T0 + 5)
     odd = Message({**dict(join), "Position": "99999999999"})
 
@@ -123,7 +123,7 @@ async def test_a_fact_the_database_refuses_sends_its_batch_to_the_spool_without_
 def count_batches(gateway: Gateway, monkeypatch: Any) -> list[list[str]]:
     """The kinds of facts in each batch written behind the calls from now on."""
     batches: list[list[str]] = []
-    behind = gateway.store.behind
+    behind = gateway.store.fact_writer
     write = behind._write
 
     async def counted(facts: list[CallFact]) -> list[Any]:
@@ -143,7 +143,7 @@ async def test_an_arrival_answered_ahead_is_written_with_the_calls_next_facts(
     caller = Caller(new_uniqueid(), raw)
     data = {"caller_number": number, "caller_number_raw": raw, "queue": "siaga112"}
 
-    answered = gateway.store.answer_ahead(
+    answered = gateway.store.answer_now(
         CallFact(CallEventKind.ARRIVED.value, caller.uniqueid, utcnow(), data)
     )
     await feed(ami, caller.join(T0))  # Asterisk reports the call queued meanwhile
@@ -176,13 +176,13 @@ async def test_a_batchs_arrivals_go_first_in_one_statement_and_the_rest_in_order
         steps.append((str(fact.kind), [fact.uniqueid]))
         return await real_apply_fact(db, fact)
 
-    real_arrive_many, real_apply_fact = arrivals.arrive_many, arrivals.apply_fact
-    monkeypatch.setattr(arrivals, "arrive_many", arrive_many)
-    monkeypatch.setattr(arrivals, "apply_fact", apply_fact)
+    real_arrive_many, real_apply_fact = apply.arrive_many, apply.apply_fact
+    monkeypatch.setattr(apply, "arrive_many", arrive_many)
+    monkeypatch.setattr(apply, "apply_fact", apply_fact)
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         async with connection.transaction():
-            results = await arrivals.apply_in_batch(PgRows(connection), facts)
+            results = await apply.apply_in_batch(PgRows(connection), facts)
     finally:
         await connection.close()
 

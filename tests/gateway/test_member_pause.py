@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ami_events import member_pause
+from gateway.ami.facts import member_pause
 
 
 @pytest.mark.parametrize(

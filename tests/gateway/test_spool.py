@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from core.db import make_sessionmaker
 from core.names import DialplanVar
 from gateway import main
-from gateway.agi_client import agi_env
-from gateway.spool import Spool
-from gateway.store import FactStore
+from gateway.call_path.durable import DurableWrites
+from gateway.call_path.spool import Spool
+from tests.agi_client import agi_env
 from tests.conftest import free_port
 from tests.gateway.conftest import agi_call, call_row, make_settings, new_uniqueid, ticket_row
 
@@ -39,8 +39,8 @@ async def gateway_without_database(
     await main.stop(gw, grace_seconds=1)
 
 
-def store_on(engine: AsyncEngine, spool_dir: Path) -> FactStore:
-    return FactStore(make_sessionmaker(engine), Spool(spool_dir), bound_seconds=5)
+def store_on(engine: AsyncEngine, spool_dir: Path) -> DurableWrites:
+    return DurableWrites(make_sessionmaker(engine), Spool(spool_dir), bound_seconds=5)
 
 
 async def test_with_the_database_down_the_call_gets_defaults_and_its_ticket_later(

@@ -13,7 +13,7 @@ from core.names import Classification
 from core.rows import SessionRows
 from models import Call, CallEvent, Ticket
 from services.calls.arrivals import arrive_many
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 from services.triage import decide as triage
 from services.triage.decide import NORMAL_PRIORITY
 from tests.triage.conftest import STRICT_POLICY, add_call, new_number

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.names import Classification, FlagKind, FlagSource, TriageCode
 from models import AuditEntry, Call, CallerFlag, Ticket
-from services.calls.write import CallFact, FactResult, apply_fact
+from services.calls.apply import apply_fact
+from services.calls.facts import CallFact, FactResult
 from services.triage import decide as triage
 from services.triage import history as caller_history
 from services.triage.decide import NORMAL_PRIORITY

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.timeutil import utcnow
 from models import Ticket
-from services.calls.write import CallFact, apply_fact
+from services.calls.apply import apply_fact
+from services.calls.facts import CallFact
 from services.triage import autoclassify
 from services.triage import decide as triage
 from services.triage import history as caller_history

@@ -1,4 +1,5 @@
-"""The writer of the facts nobody waits for (``gateway.behind``): a batch it cannot write goes to
+"""The writer of the facts nobody waits for (``gateway.call_path.fact_writer``): a batch it cannot
+write goes to
 the spool and the writer goes on; on stop, what it could not write within the grace is spooled."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from collections.abc import Sequence
 
 from core.names import CallEventKind
 from core.timeutil import utcnow
-from gateway.behind import FactWriter
-from services.calls.write import CallFact, FactResult
+from gateway.call_path.fact_writer import FactWriter
+from services.calls.facts import CallFact, FactResult
 
 
 def fact(uniqueid: str) -> CallFact:
@@ -17,7 +18,7 @@ def fact(uniqueid: str) -> CallFact:
 
 
 class Database:
-    """Stands in for ``FactStore.record_many``: fails, hangs or writes, as told."""
+    """Stands in for ``DurableWrites.record_many``: fails, hangs or writes, as told."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode

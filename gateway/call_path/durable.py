@@ -1,20 +1,22 @@
-"""Where call facts go: the database within a short bound, or the spool when it cannot take them.
+"""Durable writes of call facts: the database within a short bound, or the spool when it cannot
+take them. The rest of the gateway writes facts only through ``DurableWrites``.
 
-``FactStore.record`` never raises and never waits longer than its bound. After a failure (an error,
-or a write past its bound while no other write finished) the store sends facts straight to the
-spool for a moment (the database is down: no call should wait on it again), and the replayer
+``DurableWrites.record`` never raises and never waits longer than its bound. After a failure (an
+error, or a write past its bound while no other write finished) the store sends facts straight to
+the spool for a moment (the database is down: no call should wait on it again), and the replayer
 (``run_replayer``) writes the spool back once the database answers. A busy database is not a down
 one: an arrival that would queue too long for its batch, or that is slow while others finish, is
 spooled alone.
 
-Arrivals a caller waits for are written in batches by ``gateway.arrivals`` on the call path's own
-connections. Facts nobody waits for (``behind``: the AMI consumer's, arrivals answered ahead) are
-written by ``record_many``, many in one transaction on a connection of their own; replays one by
-one on the ORM session.
+Arrivals a caller waits for are written in batches by ``gateway.call_path.arrival_writer`` on
+the call path's own connections. Facts nobody waits for (the AMI consumer's, arrivals answered at
+once) go to ``fact_writer`` and are written by ``record_many``, many in one transaction on a
+connection of their own; replays one by one on the ORM session.
 
-``answer_ahead`` answers an arrival before it is written, when ``gateway.ahead`` knows the caller
-has no triage history and holds a ticket id drawn ahead: the answer is that ticket and the normal
-priority, and the arrival (carrying the id) goes behind it, written with the call's other facts.
+``answer_now`` answers an arrival before it is written, when ``gateway.call_path.known_callers``
+knows the caller has no triage history and holds a ticket id drawn beforehand: the answer is that
+ticket and the normal priority, and the arrival (carrying the id as ``drawn_ticket_id``) goes to
+the fact writer, written with the call's other facts.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.names import CallEventKind
 from core.phone import normalise
 from core.rows import PgRows
-from gateway.ahead import Ahead
-from gateway.arrivals import ArrivalWriter
-from gateway.behind import FactWriter
-from gateway.pg import CallPathPool, asyncpg_dsn
-from gateway.spool import Spool
-from services.calls.arrivals import apply_in_batch
-from services.calls.write import DRAWN_TICKET, CallFact, FactResult, apply_fact
+from gateway.call_path.arrival_writer import ArrivalWriter
+from gateway.call_path.fact_writer import FactWriter
+from gateway.call_path.known_callers import KnownCallers
+from gateway.call_path.pg import CallPathPool, asyncpg_dsn
+from gateway.call_path.spool import Spool
+from services.calls.apply import apply_fact, apply_in_batch
+from services.calls.facts import CallFact, FactResult
 from services.triage.decide import NORMAL_DECISION
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 COOL_DOWN_SECONDS = 1.0
 # Longest pause between replay attempts while the database stays down.
 REPLAY_MAX_PAUSE = 5.0
-# Calls answered ahead that this process remembers: one asked again takes the written path, which
+# Calls answered at once that this process remembers: one asked again takes the written path, which
 # answers the ticket the first arrival opened.
 REMEMBERED = 10_000
 # Errors the server reports about the facts or the moment (a deadlock with another writer, a value
@@ -61,9 +63,9 @@ REFUSED = (
 NOT_DOWN = (asyncpg.TransactionRollbackError, *REFUSED)
 
 
-class FactStore:
-    """``pool``: the call path's connections for arrivals (``gateway.pg``); by default a pool of
-    its own on the sessionmaker's database, opened on the first arrival."""
+class DurableWrites:
+    """``pool``: the call path's connections for arrivals (``gateway.call_path.pg``); by default a
+    pool of its own on the sessionmaker's database, opened on the first arrival."""
 
     def __init__(
         self,
@@ -71,7 +73,7 @@ class FactStore:
         spool: Spool,
         bound_seconds: float,
         pool: CallPathPool | None = None,
-        ahead: Ahead | None = None,
+        known_callers: KnownCallers | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # An arrival is one atomic statement (call, ticket, timeline, event, with the triage read
@@ -84,11 +86,14 @@ class FactStore:
         # the AMI consumer's facts: one connection, written in order, never in the arrivals' way
         self.facts_pool = CallPathPool(self.pool.dsn, size=1)
         self.arrivals = ArrivalWriter(self.pool)
-        # facts nobody waits for (the AMI consumer's, arrivals answered ahead), in order
-        self.behind = FactWriter(self.record_many, self.spool_all)
-        self.ahead = ahead
+        # facts nobody waits for (the AMI consumer's, arrivals answered at once), in order
+        self.fact_writer = FactWriter(self.record_many, self.spool_all)
+        self.known_callers = known_callers
         self._replaying = asyncio.Lock()
-        self._answered: dict[str, int] = {}  # uniqueid -> ticket id answered ahead (oldest first)
+        # uniqueid -> ticket id, oldest first: calls answered at once, and calls whose ticket a
+        # fact opened before their arrival came (a hangup during the greeting): an arrival of
+        # either takes the written path, which answers the ticket the call already has
+        self._answered: dict[str, int] = {}
         self.spool = spool
         self.bound_seconds = bound_seconds
         self._down_until = 0.0
@@ -109,13 +114,12 @@ class FactStore:
     async def record(self, fact: CallFact) -> FactResult | None:
         """Apply ``fact`` within the bound; on timeout or error spool it and return None.
 
-        An arrival that would wait for its batch (``gateway.arrivals``) longer than half its bound
-        is spooled at once, and one still queued when its bound runs out is taken back and spooled:
-        the database is busy, not down, so no cool-down.
-        """
+        An arrival that would wait for its batch (``gateway.call_path.arrival_writer``) longer than
+        half its bound is spooled at once, and one still queued when its bound runs out is taken
+        back and spooled: the database is busy, not down, so no cool-down."""
         if fact.kind != CallEventKind.ARRIVED or not fact.may_create:
             return (await self.record_many([fact]))[0]
-        self._attach_drawn(fact)
+        fact = self._with_drawn_ticket(fact)
         if time.monotonic() < self._down_until or not self.arrivals.admits(self.bound_seconds):
             self._spool(fact)
             return None
@@ -128,7 +132,7 @@ class FactStore:
             # cool-down); an arrival no batch holds yet is taken back rather than left to pile up
             self._spool(fact)
             return None
-        if self._landed(task, done, started):
+        if self._write_succeeded(task, done, started):
             return task.result()
         self._spool(fact)
         return None
@@ -137,20 +141,19 @@ class FactStore:
         """Apply facts other than arrivals (the AMI consumer's, in the order Asterisk reported
         them) in one transaction within the bound; on timeout or error spool them all (the spool
         is idempotent: a late write landing too does no harm) and return None for each."""
-        for fact in facts:
-            self._attach_drawn(fact)
+        facts = [self._with_drawn_ticket(fact) for fact in facts]
         if time.monotonic() < self._down_until:
             self.spool_all(facts)
             return [None] * len(facts)
         started = time.monotonic()
         task = asyncio.ensure_future(self._apply_many(facts))
         done, _ = await asyncio.wait({task}, timeout=self.bound_seconds)
-        if self._landed(task, done, started):
+        if self._write_succeeded(task, done, started):
             return list(task.result())
         self.spool_all(facts)
         return [None] * len(facts)
 
-    def _landed(self, task: asyncio.Future[Any], done: set[Any], started: float) -> bool:
+    def _write_succeeded(self, task: asyncio.Future[Any], done: set[Any], started: float) -> bool:
         """After waiting for a write (started at ``started``) within its bound: whether it landed.
         If not, the caller spools its facts; a write still running is left to finish (``_late``),
         and the database counts as down unless other writes finished meanwhile (a slow write: a
@@ -167,21 +170,21 @@ class FactStore:
             self._failed(exc)
         return False
 
-    def _attach_drawn(self, fact: CallFact) -> None:
-        """A fact about a call answered ahead may come before its arrival is written: if it opens
-        the call's ticket, it opens the one the caller was answered with."""
-        drawn = self._answered.get(fact.uniqueid)
-        if drawn is not None and fact.may_create:
-            fact.data.setdefault(DRAWN_TICKET, drawn)
+    def _with_drawn_ticket(self, fact: CallFact) -> CallFact:
+        """A fact about a call answered at once may come before its arrival is written: if it
+        opens the call's ticket, it opens the one the caller was answered with."""
+        return fact.with_drawn_ticket(self._answered.get(fact.uniqueid))
 
     async def _apply_many(self, facts: Sequence[CallFact]) -> list[FactResult]:
         async with self.facts_pool.connection() as connection, connection.transaction():
             results = await apply_in_batch(PgRows(connection), facts)
         for fact, result in zip(facts, results, strict=True):
-            drawn = fact.data.get(DRAWN_TICKET)
+            if result.ticket_opened and result.ticket_id is not None:
+                self._remember(fact.uniqueid, result.ticket_id)
+            drawn = fact.drawn_ticket_id
             if fact.kind == CallEventKind.ARRIVED and drawn and result.ticket_id != drawn:
                 log.warning(
-                    "call uniqueid=%s already had ticket %s: the number answered ahead (%s) is "
+                    "call uniqueid=%s already had ticket %s: the number answered at once (%s) is "
                     "unused",
                     fact.uniqueid,
                     result.ticket_number,
@@ -189,30 +192,32 @@ class FactStore:
                 )
         return results
 
-    def answer_ahead(self, fact: CallFact) -> FactResult | None:
+    def _remember(self, uniqueid: str, ticket_id: int) -> None:
+        self._answered.setdefault(uniqueid, ticket_id)
+        if len(self._answered) > REMEMBERED:
+            del self._answered[next(iter(self._answered))]
+
+    def answer_now(self, fact: CallFact) -> FactResult | None:
         """The answer for an arrival without waiting for the database, or None (the caller may have
         history, no id is drawn, or the call was answered before): then ``record`` it.
 
-        The arrival goes behind the answer (``behind``): written with the call's other facts in
+        The arrival goes to the fact writer: written with the call's other facts in
         their next batch, or spooled with its ticket id when that batch cannot be written within
         the bound; the ticket the caller was answered with is opened when the spool is written
         back."""
-        ahead = self.ahead
-        if ahead is None or fact.kind != CallEventKind.ARRIVED or not fact.may_create:
+        known = self.known_callers
+        if known is None or fact.kind != CallEventKind.ARRIVED or not fact.may_create:
             return None
         if fact.uniqueid in self._answered:
             return None
         caller = fact.data.get("caller_number")
-        if ahead.may_have_history(normalise(caller) if caller else None):
+        if known.may_have_history(normalise(caller) if caller else None):
             return None
-        ticket_id = ahead.take()
+        ticket_id = known.take_ticket_id()
         if ticket_id is None:
             return None
-        self._answered[fact.uniqueid] = ticket_id
-        if len(self._answered) > REMEMBERED:
-            del self._answered[next(iter(self._answered))]
-        fact.data[DRAWN_TICKET] = ticket_id
-        self.behind.put(fact)
+        self._remember(fact.uniqueid, ticket_id)
+        self.fact_writer.put(fact.with_drawn_ticket(ticket_id))
         return FactResult(ticket_id=ticket_id, decision=NORMAL_DECISION)
 
     def _failed(self, exc: BaseException) -> None:
@@ -234,10 +239,11 @@ class FactStore:
             log.debug("a late write failed too: %s", type(task.exception()).__name__)
 
     async def drain(self, grace_seconds: float) -> None:
-        """On stop: write the facts queued behind (or spool them), let writes still running past
+        """On stop: write the facts queued in the fact writer (or spool them), let writes still
+        running past
         their bound finish, then close the call path's connections (an arrival after this is
         spooled; replays use the sessionmaker)."""
-        await self.behind.stop(grace_seconds)
+        await self.fact_writer.stop(grace_seconds)
         if self._late:
             await asyncio.wait(list(self._late), timeout=grace_seconds)
         await self.arrivals.drain(grace_seconds)

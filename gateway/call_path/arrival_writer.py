@@ -1,7 +1,8 @@
 """The call path's arrival writer, for the arrivals a caller waits for (the caller may have triage
-history, or no ticket id was drawn ahead; the others go behind the answer, ``gateway.behind``).
-Arrivals that come in while a write runs go together as the next batch
-(``services.calls.arrivals.arrive_many``) on the call path's own connections (``gateway.pg``).
+history, or no ticket id was drawn ahead; the others go behind the answer,
+``gateway.call_path.fact_writer``). Arrivals that come in while a write runs go together as the next
+batch (``services.calls.arrivals.arrive_many``) on the call path's own connections
+(``gateway.call_path.pg``).
 
 Alone, an arrival is written at once, a batch of one. In a surge each write takes everything that
 queued meanwhile (up to ``MAX_BATCH``), so the database pays one statement and one commit per batch
@@ -20,9 +21,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from core.rows import PgRows
-from gateway.pg import CallPathPool
+from gateway.call_path.pg import CallPathPool
 from services.calls.arrivals import arrive_many
-from services.calls.write import CallFact, FactResult
+from services.calls.facts import CallFact, FactResult
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,11 @@
 """The AMI consumer: follows every 112 call through Asterisk's events and records what it learns.
 
-Events are parsed into call facts (``gateway.ami_events``) as they arrive and go behind the call
-(``gateway.behind``): written in arrival order in batches through the fact store (bounded; spooled
-when the database cannot take them).
-After a caller's channel hangs up, the recording's length is read from disk once MixMonitor has
-finished it. The connection is kept up with growing pauses between attempts; on every login
-the live channels and queues are read back, logged, and live 112 callers the gateway has not seen
-get their ticket.
-"""
+Events are parsed into call facts (``gateway.ami.facts``) as they arrive and go behind the call
+(``gateway.call_path.fact_writer``): written in arrival order in batches through the fact store
+(bounded; spooled when the database cannot take them). After a caller's channel hangs up, the
+recording's length is read from disk once MixMonitor has finished it. The connection is kept up with
+growing pauses between attempts; on every login the live channels and queues are read back, logged,
+and live 112 callers the gateway has not seen get their ticket."""
 
 from __future__ import annotations
 
@@ -23,10 +21,10 @@ from core import phone
 from core.names import CallEventKind
 from core.settings import Settings
 from core.timeutil import utcnow
-from gateway import ami_events
-from gateway.recordings import finished_recording
-from gateway.store import FactStore
-from services.calls.write import CallFact
+from gateway.ami import facts as ami_events
+from gateway.call_path.durable import DurableWrites
+from gateway.call_path.recordings import finished_recording
+from services.calls.facts import CallFact
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +77,13 @@ class _Manager(Manager):  # type: ignore[misc]
 
 
 class AmiConsumer:
-    def __init__(self, settings: Settings, store: FactStore, recordings: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, store: DurableWrites, recordings: dict[str, str]
+    ) -> None:
         self.settings = settings
         self.store = store
         self.recordings = recordings  # uniqueid -> recording name, from the AGI route
-        self.facts = store.behind
+        self.facts = store.fact_writer
         self.manager: _Manager | None = None
         self.logged_in = False
         # call takers' pause state per queue member ("ct1" -> paused?), as Asterisk reports it
@@ -108,7 +108,7 @@ class AmiConsumer:
             reconnect_timeout=1,
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
-            log=logging.getLogger("gateway.ami.panoramisk"),
+            log=logging.getLogger("gateway.ami.consumer.panoramisk"),
         )
         manager.max_pause = ami.reconnect_max_seconds
         for name in ami_events.PARSERS:

@@ -1,5 +1,6 @@
-"""Answering ahead of the database (``gateway.ahead``, ``FactStore.answer_ahead``): a caller without
-triage history gets a ticket number drawn ahead at once, and the arrival is written behind the
+"""Answering known of the database (``gateway.call_path.known_callers``,
+``DurableWrites.answer_now``): a caller without
+triage history gets a ticket number drawn known at once, and the arrival is written behind the
 answer; any caller the gateway cannot vouch for waits for the database, as before."""
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.names import CallEventKind, DialplanVar, TriageCode
 from core.timeutil import utcnow
-from gateway.agi_client import AgiResult, agi_env
-from gateway.ahead import Ahead
+from gateway.call_path.known_callers import KnownCallers
+from gateway.call_path.pg import CallPathPool
 from gateway.main import Gateway
-from gateway.pg import CallPathPool
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 from services.triage.decide import NORMAL_PRIORITY
+from tests.agi_client import AgiResult, agi_env
 from tests.conftest import free_port
 from tests.gateway.conftest import (
     agi_call,
@@ -40,25 +41,25 @@ async def session(gateway: Gateway, uniqueid: str, number: str | None = None) ->
     return await agi_call(fastagi.host, fastagi.port, agi_env(uniqueid, number or new_number()))
 
 
-async def flagged_caller(gateway: Gateway, engine: AsyncEngine) -> tuple[Ahead, str]:
-    """A number flagged by hand, once the gateway's ``Ahead`` has heard of it."""
-    ahead = await ready(gateway)
+async def flagged_caller(gateway: Gateway, engine: AsyncEngine) -> tuple[KnownCallers, str]:
+    """A number flagged by hand, once the gateway's ``KnownCallers`` has heard of it."""
+    known = await ready(gateway)
     number = new_number()
     await flag_by_hand(engine, number)
-    await until(lambda: ahead.may_have_history(number))
-    return ahead, number
+    await until(lambda: known.may_have_history(number))
+    return known, number
 
 
 def ticket_id_of(answer: AgiResult) -> int:
     return int(answer.variables[DialplanVar.TICKET][1:])
 
 
-async def ready(gateway: Gateway) -> Ahead:
-    """The gateway's ``Ahead``, once it has loaded the numbers with history."""
-    ahead = gateway.store.ahead
-    assert ahead is not None
-    await until(lambda: ahead.trusted)
-    return ahead
+async def ready(gateway: Gateway) -> KnownCallers:
+    """The gateway's ``KnownCallers``, once it has loaded the numbers with history."""
+    known = gateway.store.known_callers
+    assert known is not None
+    await until(lambda: known.trusted)
+    return known
 
 
 async def test_a_caller_without_history_is_answered_before_the_arrival_is_written(
@@ -73,7 +74,7 @@ async def test_a_caller_without_history_is_answered_before_the_arrival_is_writte
         answer = await asyncio.wait_for(session(gateway, uniqueid), 2)
         assert await call_row(engine, uniqueid) is None  # answered, not written yet
         await transaction.rollback()
-    await gateway.store.behind.settled()
+    await gateway.store.fact_writer.settled()
 
     call = await call_row(engine, uniqueid)
     assert call is not None and call.ticket_id == ticket_id_of(answer)
@@ -85,12 +86,12 @@ async def test_a_caller_without_history_is_answered_before_the_arrival_is_writte
 async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_at_once(
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
-    ahead = await ready(gateway)
+    known = await ready(gateway)
     flagged, pranked = new_number(), new_number()
     uniqueid = new_uniqueid()
     answer = await session(gateway, uniqueid, pranked)
-    await gateway.store.behind.settled()
-    assert not ahead.may_have_history(flagged) and not ahead.may_have_history(pranked)
+    await gateway.store.fact_writer.settled()
+    assert not known.may_have_history(flagged) and not known.may_have_history(pranked)
 
     await flag_by_hand(engine, flagged)
     async with engine.begin() as conn:
@@ -99,7 +100,7 @@ async def test_history_given_by_a_flag_or_a_classification_reaches_the_gateway_a
             {"id": ticket_id_of(answer)},
         )
 
-    await until(lambda: ahead.may_have_history(flagged) and ahead.may_have_history(pranked), 2)
+    await until(lambda: known.may_have_history(flagged) and known.may_have_history(pranked), 2)
 
 
 async def test_a_caller_with_history_waits_for_the_database_and_is_queued_lower(
@@ -120,12 +121,12 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
     gateway: Gateway, engine: AsyncEngine
 ) -> None:
     """The arrival beat the NOTIFY: the queue got the normal priority, the ticket the decision."""
-    ahead, number = await flagged_caller(gateway, engine)
-    ahead.numbers.discard(number)  # as if the NOTIFY were still on its way
+    known, number = await flagged_caller(gateway, engine)
+    known.numbers.discard(number)  # as if the NOTIFY were still on its way
     uniqueid = new_uniqueid()
 
     answer = await session(gateway, uniqueid, number)
-    await gateway.store.behind.settled()
+    await gateway.store.fact_writer.settled()
 
     assert DialplanVar.PRIORITY not in answer.variables
     call = await call_row(engine, uniqueid)
@@ -137,25 +138,25 @@ async def test_history_the_gateway_has_not_heard_of_yet_still_reaches_the_ticket
 async def test_while_the_watch_is_down_every_caller_waits_for_the_database(
     gateway: Gateway, engine: AsyncEngine, database_url: str
 ) -> None:
-    ahead = await ready(gateway)
-    assert ahead._connection is not None
-    pid = ahead._connection.get_server_pid()
+    known = await ready(gateway)
+    assert known._connection is not None
+    pid = known._connection.get_server_pid()
     admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
     finally:
         await admin.close()
-    await until(lambda: not ahead.trusted, 2)
-    assert ahead.may_have_history(new_number())
+    await until(lambda: not known.trusted, 2)
+    assert known.may_have_history(new_number())
 
     uniqueid = new_uniqueid()
     answer = await session(gateway, uniqueid)
-    if not ahead.trusted:  # still down when the call came: it was written before the answer
+    if not known.trusted:  # still down when the call came: it was written before the answer
         call = await call_row(engine, uniqueid)
         assert call is not None and call.ticket_id == ticket_id_of(answer)
 
-    await until(lambda: ahead.trusted, 10)  # back by itself
-    assert not ahead.may_have_history(new_number())
+    await until(lambda: known.trusted, 10)  # back by itself
+    assert not known.may_have_history(new_number())
 
 
 async def test_an_arrival_answered_ahead_that_cannot_be_written_keeps_its_ticket_through_the_spool(
@@ -168,7 +169,7 @@ async def test_an_arrival_answered_ahead_that_cannot_be_written_keeps_its_ticket
     uniqueid = new_uniqueid()
     try:
         answer = await session(gateway, uniqueid)
-        await gateway.store.behind.settled()
+        await gateway.store.fact_writer.settled()
     finally:
         gateway.store.facts_pool = working
     gateway.store._down_until = 0.0  # the database is back before the spool is written back

@@ -19,8 +19,8 @@ from typing import Any
 from core import phone
 from core.names import CallEventKind, DialplanVar, TriageCode
 from core.timeutil import utcnow
-from gateway.store import FactStore
-from services.calls.write import CallFact
+from gateway.call_path.durable import DurableWrites
+from services.calls.facts import CallFact
 from services.triage.decide import NORMAL_PRIORITY
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ async def send_variables(
 class IncomingRoute:
     """The ``incoming`` route; ``in_flight`` counts sessions a graceful stop waits for."""
 
-    def __init__(self, store: FactStore, queue: str, recordings: dict[str, str] | None = None):
+    def __init__(self, store: DurableWrites, queue: str, recordings: dict[str, str] | None = None):
         self.store = store
         self.queue = queue
         self.in_flight = 0
@@ -193,7 +193,7 @@ class IncomingRoute:
             recording = arrival.fact.data.get("recording_path")
             if recording and len(self.recordings) < 100_000:
                 self.recordings[arrival.fact.uniqueid] = recording
-            result = self.store.answer_ahead(arrival.fact)
+            result = self.store.answer_now(arrival.fact)
             if result is None:
                 result = await self.store.record(arrival.fact)
             if result is not None and result.decision is not None:

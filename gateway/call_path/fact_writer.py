@@ -1,13 +1,12 @@
 """Facts nobody waits for, written behind the call: the AMI consumer's, the arrivals of calls
-answered ahead (``FactStore.answer_ahead``) and the callbacks' outcomes.
+answered ahead (``DurableWrites.answer_now``) and the callbacks' outcomes.
 
 One worker writes them in the order they came: what queued while a batch was written goes together
-in the next one, in one transaction (``FactStore.record_many``: bounded, spooled when the database
-cannot take it). The first fact of a batch waits ``GATHER_SECONDS`` for others (the events of one
-moment of a call come together: an arrival and its queue's join, a hangup and its queue's
+in the next one, in one transaction (``DurableWrites.record_many``: bounded, spooled when the
+database cannot take it). The first fact of a batch waits ``GATHER_SECONDS`` for others (the events
+of one moment of a call come together: an arrival and its queue's join, a hangup and its queue's
 completion). The facts feed the consoles' live view, where 20 ms is not seen; in a surge each batch
-holds tens. On stop, what could not be written within the grace goes to the spool.
-"""
+holds tens. On stop, what could not be written within the grace goes to the spool."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from services.calls.write import CallFact, FactResult
+from services.calls.facts import CallFact, FactResult
 
 log = logging.getLogger(__name__)
 

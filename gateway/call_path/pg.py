@@ -21,9 +21,9 @@ from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
-# One connection per batch written at once (``gateway.arrivals``). Two: a batch held up (a lock, a
-# connection the network dropped) leaves the other writing; more only make smaller batches, and
-# each batch costs PostgreSQL about as much as one arrival alone.
+# One connection per batch written at once (``gateway.call_path.arrival_writer``). Two: a batch held
+# up (a lock, a connection the network dropped) leaves the other writing; more only make smaller
+# batches, and each batch costs PostgreSQL about as much as one arrival alone.
 POOL_SIZE = 2
 CONNECT_SECONDS = 2.0
 COMMAND_SECONDS = 5.0

@@ -15,7 +15,7 @@ from typing import Any
 
 from core import phone
 from core.names import TRIAGE_USER_EVENT, CallEventKind, TalkResult
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 
 log = logging.getLogger(__name__)
 

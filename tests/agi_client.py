@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from gateway.agi import variables_of
+from gateway.call_path.incoming import variables_of
 
 
 def agi_env(
@@ -64,7 +64,7 @@ async def agi_call(
     host: str,
     port: int,
     env: dict[str, str],
-    timeout: float = 5.0,  # noqa: ASYNC109 - per-read bound, like Asterisk's
+    timeout: float = 5.0,
     raw_header: bytes | None = None,
 ) -> AgiResult:
     """One FastAGI session: send ``env`` (or ``raw_header`` as is), answer until it closes."""

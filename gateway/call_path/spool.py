@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
-from services.calls.write import CallFact
+from services.calls.facts import CallFact
 
 log = logging.getLogger(__name__)
 

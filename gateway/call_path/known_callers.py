@@ -1,16 +1,17 @@
-"""What lets the gateway answer an arriving call before its arrival is written: most callers have
+"""The callers the gateway knows enough about to answer at once, before the arrival is written: most
+callers have
 no triage history, so their answer (a ticket number, the normal priority) needs no database.
 
 - ``may_have_history(number)``: the numbers with any triage history (``services.triage.decide``'s
-  ``HISTORY_NUMBERS_SQL``) are loaded once, after ``LISTEN`` on ``HISTORY_CHANNEL``, and kept
-  current by the NOTIFYs of migration 0008's triggers. The set may hold more numbers than have
-  history now (a reclassified ticket, an expired flag: reloaded every ``RELOAD_SECONDS``), never
-  fewer: a number in it takes the written path, which reads the history itself.
-- ``take()``: ticket ids drawn ahead from the tickets' sequence, ``DRAW`` at a time. An id drawn and
-  never used (the gateway stopped) is a gap in ticket numbers, as a rolled-back insert would be.
+``HISTORY_NUMBERS_SQL``) are loaded once, after ``LISTEN`` on ``HISTORY_CHANNEL``, and kept current
+by the NOTIFYs of migration 0008's triggers. The set may hold more numbers than have history now (a
+reclassified ticket, an expired flag: reloaded every ``RELOAD_SECONDS``), never fewer: a number in
+it takes the written path, which reads the history itself. - ``take_ticket_id()``: ticket ids drawn
+beforehand from the tickets' sequence, ``DRAW`` at a time. An id drawn and never used (the gateway
+stopped) is a gap in ticket numbers, as a rolled-back insert would be.
 
 Both run on one connection of their own. While it is down, or before the set is loaded, nothing is
-trusted: every caller takes the written path (``FactStore.record``), as if this did not exist.
+trusted: every caller takes the written path (``DurableWrites.record``), as if this did not exist.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ COMMAND_SECONDS = 5.0
 DRAW_SQL = "SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, $1)"
 
 
-class Ahead:
+class KnownCallers:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.numbers: set[str] = set()
@@ -57,8 +58,8 @@ class Ahead:
             return True
         return number is not None and number in self.numbers
 
-    def take(self) -> int | None:
-        """A ticket id drawn ahead, or None (none left: the caller takes the written path)."""
+    def take_ticket_id(self) -> int | None:
+        """A ticket id drawn beforehand, or None (none left: the caller takes the written path)."""
         if not self.trusted or not self._ids:
             self._draw_soon()
             return None
